@@ -1,0 +1,370 @@
+//! `/v1/applications`: one call names a job and carries the candidate (and resume); it creates
+//! or reuses the candidate and the application, and the interview follows.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use super::AppState;
+use super::extract::{ApiJson, Principal};
+use super::pagination::{ApiQuery, PageParams, query_result};
+use super::problem::ApiError;
+use crate::domain::candidate::{MAX_NAME_CHARS, validate_resume_file, validate_resume_text};
+use crate::domain::ids::IdKind;
+use crate::domain::{
+    Application, ApplicationStatus, CandidateFields, Cursor, InterviewType, Job, Metadata, ResumeContent, Violations,
+    metadata,
+};
+use crate::store::{ApplicationQuery, NewApplication, Store, Upserted};
+
+pub const TAG: &str = "Applications";
+
+/// The candidate to interview. `phone` is required for phone interviews and `email` for
+/// video interviews.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CandidateInput {
+    /// Your identifier for the candidate. An existing candidate with this `external_id` is
+    /// reused, and its details are updated from this request.
+    #[serde(default)]
+    #[schema(example = "C-77")]
+    pub external_id: Option<String>,
+    /// 1 to 100 characters.
+    #[schema(example = "Ada")]
+    pub first_name: String,
+    /// 1 to 100 characters.
+    #[schema(example = "Lovelace")]
+    pub last_name: String,
+    #[serde(default)]
+    #[schema(example = "ada@example.com")]
+    pub email: Option<String>,
+    /// E.164: `+`, country code, number, no spaces.
+    #[serde(default)]
+    #[schema(example = "+14155550123")]
+    pub phone: Option<String>,
+    /// IANA time zone name.
+    #[serde(default)]
+    #[schema(example = "America/Los_Angeles")]
+    pub timezone: Option<String>,
+}
+
+/// A resume file, base64-encoded (at most 5 MiB once decoded).
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ResumeFileInput {
+    #[schema(example = "ada-lovelace.pdf")]
+    pub filename: String,
+    /// `application/pdf`, `application/msword`,
+    /// `application/vnd.openxmlformats-officedocument.wordprocessingml.document`,
+    /// `application/rtf` or `text/plain`.
+    #[schema(example = "application/pdf")]
+    pub content_type: String,
+    /// Standard base64 with padding.
+    #[schema(example = "JVBERi0xLjQK")]
+    pub content_base64: String,
+}
+
+/// The candidate's resume: give exactly one of `text` and `file`.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ResumeInput {
+    /// The resume as plain text (up to 100,000 characters).
+    #[serde(default)]
+    #[schema(example = "Ten years of van deliveries; clean licence.")]
+    pub text: Option<String>,
+    #[serde(default)]
+    pub file: Option<ResumeFileInput>,
+}
+
+/// An application: the job (by `job_id` or `job_external_id`, exactly one), the candidate,
+/// and optionally a resume.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({
+    "job_external_id": "REQ-1042",
+    "external_id": "APP-9001",
+    "candidate": {
+        "external_id": "C-77",
+        "first_name": "Ada",
+        "last_name": "Lovelace",
+        "email": "ada@example.com",
+        "phone": "+14155550123",
+        "timezone": "America/Los_Angeles"
+    },
+    "resume": {"text": "Ten years of van deliveries; clean licence."},
+    "metadata": {"source": "careers-site"}
+}))]
+pub struct CreateApplicationRequest {
+    /// Our id of the job.
+    #[serde(default)]
+    #[schema(example = "job_0192d5e7c1b27a3f8e6b8c2f4d1a9e70")]
+    pub job_id: Option<String>,
+    /// Your `external_id` of the job.
+    #[serde(default)]
+    #[schema(example = "REQ-1042")]
+    pub job_external_id: Option<String>,
+    /// Your identifier for the application. Sending the same `external_id` again returns the
+    /// existing application (200) instead of creating another.
+    #[serde(default)]
+    pub external_id: Option<String>,
+    pub candidate: CandidateInput,
+    #[serde(default)]
+    pub resume: Option<ResumeInput>,
+    /// Your key/value pairs, echoed back in webhooks (same limits as job metadata).
+    #[serde(default)]
+    pub metadata: Metadata,
+}
+
+/// Which job an application names, before it is looked up.
+enum JobRef {
+    Id(String),
+    External(String),
+}
+
+impl CreateApplicationRequest {
+    /// Checks everything that does not depend on the job.
+    fn validate(self) -> Result<(JobRef, NewApplication), Violations> {
+        let mut v = Violations::new();
+        let job = match (self.job_id, self.job_external_id) {
+            (Some(id), None) => JobRef::Id(id),
+            (None, Some(ext)) => JobRef::External(ext),
+            (Some(_), Some(_)) => {
+                v.push("job_id", "conflict", "give either job_id or job_external_id, not both");
+                JobRef::Id(String::new())
+            }
+            (None, None) => {
+                v.push("job_id", "required", "give job_id or job_external_id");
+                JobRef::Id(String::new())
+            }
+        };
+        let c = self.candidate;
+        let candidate = CandidateFields {
+            external_id: v.external_id("candidate.external_id", c.external_id.as_deref()),
+            first_name: v.text("candidate.first_name", &c.first_name, MAX_NAME_CHARS, false),
+            last_name: v.text("candidate.last_name", &c.last_name, MAX_NAME_CHARS, false),
+            email: v.email("candidate.email", c.email.as_deref()),
+            phone: v.phone("candidate.phone", c.phone.as_deref()),
+            timezone: v.timezone("candidate.timezone", c.timezone.as_deref()),
+        };
+        let resume = self.resume.and_then(|r| resume_content(&mut v, r));
+        metadata::validate(&mut v, "metadata", &self.metadata);
+        let new = NewApplication {
+            job_id: String::new(),
+            external_id: v.external_id("external_id", self.external_id.as_deref()),
+            candidate,
+            resume,
+            metadata: self.metadata,
+        };
+        v.finish((job, new))
+    }
+}
+
+fn resume_content(v: &mut Violations, r: ResumeInput) -> Option<ResumeContent> {
+    match (r.text, r.file) {
+        (Some(text), None) => Some(validate_resume_text(v, "resume.text", &text)),
+        (None, Some(f)) => {
+            Some(validate_resume_file(v, "resume.file", &f.filename, &f.content_type, &f.content_base64))
+        }
+        (Some(_), Some(_)) => {
+            v.push("resume", "conflict", "give either text or file, not both");
+            None
+        }
+        (None, None) => {
+            v.push("resume", "required", "give text or file (or leave resume out)");
+            None
+        }
+    }
+}
+
+/// Checks what the job's interview type demands of the candidate.
+fn check_reachable(job: &Job, candidate: &CandidateFields) -> Result<(), Violations> {
+    let mut v = Violations::new();
+    match job.interview_type {
+        InterviewType::Phone if candidate.phone.is_none() => {
+            v.push("candidate.phone", "required", "is required because the job's interview_type is phone");
+        }
+        InterviewType::Video if candidate.email.is_none() => {
+            v.push("candidate.email", "required", "is required because the job's interview_type is video");
+        }
+        _ => {}
+    }
+    v.finish(())
+}
+
+/// Filters for listing applications.
+#[derive(Debug, Clone, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ApplicationFilter {
+    /// Only applications for this job (our `id`).
+    pub job_id: Option<String>,
+    /// Only applications with this status.
+    #[param(value_type = Option<ApplicationStatus>)]
+    pub status: Option<String>,
+}
+
+/// A page of applications, oldest first.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ApplicationList {
+    pub data: Vec<Application>,
+    /// Pass as `cursor` to get the next page; `null` on the last page.
+    #[schema(example = "djE6NDI")]
+    pub next_cursor: Option<String>,
+    /// Whether there is a next page.
+    pub has_more: bool,
+}
+
+/// Create an application (and its candidate); the interview is scheduled.
+#[utoipa::path(
+    post,
+    path = "/v1/applications",
+    tag = TAG,
+    request_body = CreateApplicationRequest,
+    responses(
+        (status = 201, description = "The application was created.", body = Application),
+        (status = 200, description = "An application with this `external_id` already existed for this job; it is returned unchanged.", body = Application),
+        (status = 409, description = "The job is closed (`job_closed`), or the `external_id` belongs to an application for another job (`external_id_conflict`).", body = super::problem::Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn create_application(
+    State(state): State<AppState>,
+    principal: Principal,
+    ApiJson(body): ApiJson<CreateApplicationRequest>,
+) -> Result<(StatusCode, Json<Application>), ApiError> {
+    let (application, upserted) = submit(state.store.as_ref(), &principal.org_id, body, state.clock.now()).await?;
+    let status = match upserted {
+        Upserted::Created => StatusCode::CREATED,
+        Upserted::Existing => StatusCode::OK,
+    };
+    Ok((status, Json(application)))
+}
+
+/// Validates an application request, resolves its job and stores it: the whole of
+/// `POST /v1/applications` short of HTTP, shared with `serve --seed`.
+pub async fn submit(
+    store: &dyn Store,
+    org_id: &str,
+    body: CreateApplicationRequest,
+    now: jiff::Timestamp,
+) -> Result<(Application, Upserted), ApiError> {
+    let (job_ref, mut new) = body.validate().map_err(ApiError::validation)?;
+    let job = match job_ref {
+        JobRef::Id(id) => {
+            let found = if IdKind::Job.matches(&id) { store.get_job(org_id, &id).await? } else { None };
+            found.ok_or_else(|| super::jobs::job_not_found(&id))?
+        }
+        JobRef::External(ext) => store.find_job_by_external_id(org_id, &ext).await?.ok_or_else(|| {
+            ApiError::new(
+                StatusCode::NOT_FOUND,
+                "job_not_found",
+                "Not found",
+                format!("No job with external_id {ext} in this organisation."),
+            )
+        })?,
+    };
+    check_reachable(&job, &new.candidate).map_err(ApiError::validation)?;
+    new.job_id = job.id;
+    Ok(store.create_application(org_id, new, now).await?)
+}
+
+/// List applications, oldest first.
+#[utoipa::path(
+    get,
+    path = "/v1/applications",
+    tag = TAG,
+    params(PageParams, ApplicationFilter),
+    responses((status = 200, description = "A page of applications.", body = ApplicationList))
+)]
+pub async fn list_applications(
+    State(state): State<AppState>,
+    principal: Principal,
+    ApiQuery(page): ApiQuery<PageParams>,
+    ApiQuery(filter): ApiQuery<ApplicationFilter>,
+) -> Result<Json<ApplicationList>, ApiError> {
+    let mut v = Violations::new();
+    let paging = page.parse(&mut v);
+    let status = filter.status.as_deref().and_then(|s| {
+        let parsed = ApplicationStatus::parse(s);
+        if parsed.is_none() {
+            let all: Vec<_> = ApplicationStatus::ALL.iter().map(|s| s.as_str()).collect();
+            v.push("status", "invalid_value", format!("must be one of {}", all.join(", ")));
+        }
+        parsed
+    });
+    let paging = query_result(v, paging)?;
+    let page = state
+        .store
+        .list_applications(
+            &principal.org_id,
+            ApplicationQuery {
+                limit: paging.limit,
+                after: paging.after,
+                updated_after: paging.updated_after,
+                job_id: filter.job_id,
+                status,
+            },
+        )
+        .await?;
+    Ok(Json(ApplicationList {
+        data: page.items,
+        next_cursor: page.next.map(Cursor::encode),
+        has_more: page.next.is_some(),
+    }))
+}
+
+/// Get an application, with its status history.
+#[utoipa::path(
+    get,
+    path = "/v1/applications/{application_id}",
+    tag = TAG,
+    params(("application_id" = String, Path, description = "The application's `id`.")),
+    responses((status = 200, description = "The application.", body = Application))
+)]
+pub async fn get_application(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(application_id): Path<String>,
+) -> Result<Json<Application>, ApiError> {
+    if !IdKind::Application.matches(&application_id) {
+        return Err(application_not_found(&application_id));
+    }
+    state
+        .store
+        .get_application(&principal.org_id, &application_id)
+        .await?
+        .map(Json)
+        .ok_or_else(|| application_not_found(&application_id))
+}
+
+/// Cancel an application: its interview will not happen (or stops). Cancelling a cancelled
+/// application returns it unchanged.
+#[utoipa::path(
+    post,
+    path = "/v1/applications/{application_id}/cancel",
+    tag = TAG,
+    params(("application_id" = String, Path, description = "The application's `id`.")),
+    responses(
+        (status = 200, description = "The application, now cancelled.", body = Application),
+        (status = 409, description = "The application is already `completed` or `failed` (`application_not_cancellable`).", body = super::problem::Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn cancel_application(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(application_id): Path<String>,
+) -> Result<Json<Application>, ApiError> {
+    if !IdKind::Application.matches(&application_id) {
+        return Err(application_not_found(&application_id));
+    }
+    state
+        .store
+        .cancel_application(&principal.org_id, &application_id, "cancelled by API request".into(), state.clock.now())
+        .await?
+        .map(Json)
+        .ok_or_else(|| application_not_found(&application_id))
+}
+
+fn application_not_found(id: &str) -> ApiError {
+    ApiError::not_found("application_not_found", "application", id)
+}

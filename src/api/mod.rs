@@ -1,0 +1,154 @@
+//! The HTTP edge: routes, extractors, authentication, idempotency, errors and the spec.
+//!
+//! One file per resource (`jobs`, `applications`, `candidates`, `api_keys`, `ops`), with its
+//! request and response types next to its handlers. Handlers talk to the [`Store`] only.
+
+pub mod api_keys;
+pub mod applications;
+pub mod auth;
+pub mod candidates;
+pub mod extract;
+pub mod idempotency;
+pub mod jobs;
+pub mod ops;
+pub mod pagination;
+pub mod problem;
+pub mod spec;
+
+use std::ops::Deref;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::DefaultBodyLimit;
+use axum::http::StatusCode;
+use axum::middleware;
+use jiff::SignedDuration;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::TraceLayer;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+use utoipa_swagger_ui::{Config, SwaggerUi};
+
+use self::auth::{RateLimit, RateLimiter, UsageTracker};
+use self::problem::ApiError;
+use crate::clock::Clock;
+use crate::store::Store;
+
+/// Limits and policies of the HTTP edge.
+#[derive(Debug, Clone)]
+pub struct ApiConfig {
+    /// Largest accepted request body.
+    pub max_body_bytes: usize,
+    /// Per-key rate limit; `None` turns it off.
+    pub rate_limit: Option<RateLimit>,
+    /// How long an `Idempotency-Key` response is replayed.
+    pub idempotency_retention: SignedDuration,
+    /// After this long an unfinished idempotent request counts as abandoned.
+    pub idempotency_abandon_after: SignedDuration,
+    /// The longest a request may take before it is answered with 408.
+    pub request_timeout: Duration,
+}
+
+impl Default for ApiConfig {
+    fn default() -> Self {
+        ApiConfig {
+            max_body_bytes: 8 * 1024 * 1024,
+            rate_limit: Some(RateLimit { per_second: 50.0, burst: 100 }),
+            idempotency_retention: SignedDuration::from_hours(24),
+            idempotency_abandon_after: SignedDuration::from_secs(60),
+            request_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+/// What every handler can reach.
+pub struct App {
+    pub store: Arc<dyn Store>,
+    pub clock: Arc<dyn Clock>,
+    pub config: ApiConfig,
+    pub limiter: RateLimiter,
+    pub usage: UsageTracker,
+    /// The OpenAPI document, serialised once.
+    pub spec_json: Bytes,
+}
+
+/// Shared handle to [`App`].
+#[derive(Clone)]
+pub struct AppState(pub Arc<App>);
+
+impl Deref for AppState {
+    type Target = App;
+
+    fn deref(&self) -> &App {
+        &self.0
+    }
+}
+
+impl AppState {
+    pub fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>, config: ApiConfig) -> AppState {
+        let spec_json = openapi().to_pretty_json().unwrap_or_else(|_| "{}".into());
+        AppState(Arc::new(App {
+            store,
+            clock,
+            limiter: RateLimiter::new(config.rate_limit),
+            usage: UsageTracker::default(),
+            config,
+            spec_json: Bytes::from(spec_json),
+        }))
+    }
+}
+
+/// The authenticated `/v1` routes, one `routes!` per path.
+fn v1_routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(jobs::create_job, jobs::list_jobs))
+        .routes(routes!(jobs::get_job, jobs::update_job, jobs::close_job))
+        .routes(routes!(applications::create_application, applications::list_applications))
+        .routes(routes!(applications::get_application))
+        .routes(routes!(applications::cancel_application))
+        .routes(routes!(candidates::get_candidate))
+        .routes(routes!(candidates::get_resume))
+        .routes(routes!(api_keys::list_api_keys, api_keys::create_api_key))
+        .routes(routes!(api_keys::revoke_api_key))
+}
+
+/// Unauthenticated operational routes.
+fn ops_routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(ops::healthz)).routes(routes!(ops::readyz)).routes(routes!(ops::openapi_json))
+}
+
+/// The complete OpenAPI document of this server.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    let mut api = spec::base();
+    api.merge(v1_routes().into_openapi());
+    api.merge(ops_routes().into_openapi());
+    spec::finish(&mut api);
+    api
+}
+
+/// The whole HTTP application.
+pub fn router(state: AppState) -> Router {
+    let (v1, _) = v1_routes().split_for_parts();
+    let v1 = v1
+        .route_layer(middleware::from_fn_with_state(state.clone(), idempotency::idempotency))
+        .route_layer(middleware::from_fn_with_state(state.clone(), auth::authenticate));
+    let (ops, _) = ops_routes().split_for_parts();
+    let docs = SwaggerUi::new("/docs").config(Config::from("/openapi.json"));
+    let timeout = state.config.request_timeout;
+    Router::new()
+        .merge(v1)
+        .merge(ops)
+        .merge(docs)
+        .fallback(|| async { ApiError::from_status(StatusCode::NOT_FOUND) })
+        .method_not_allowed_fallback(|| async { ApiError::from_status(StatusCode::METHOD_NOT_ALLOWED) })
+        .layer(DefaultBodyLimit::max(state.config.max_body_bytes))
+        .with_state(state)
+        .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, timeout))
+        .layer(CatchPanicLayer::new())
+        .layer(middleware::from_fn(problem::problem_only))
+        .layer(middleware::from_fn(problem::request_id))
+        .layer(TraceLayer::new_for_http())
+}

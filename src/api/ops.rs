@@ -1,0 +1,67 @@
+//! Operational routes: liveness, readiness and the OpenAPI document itself.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use super::AppState;
+use super::problem::ApiError;
+
+pub const TAG: &str = "Operations";
+
+/// The process's health.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Health {
+    /// `ok`.
+    #[schema(example = "ok")]
+    pub status: String,
+}
+
+/// Liveness: the process is up and answering.
+#[utoipa::path(
+    get,
+    path = "/healthz",
+    tag = TAG,
+    responses((status = 200, description = "The server is up.", body = Health))
+)]
+pub async fn healthz() -> Json<Health> {
+    Json(Health { status: "ok".into() })
+}
+
+/// Readiness: the store answers, so requests can be served.
+#[utoipa::path(
+    get,
+    path = "/readyz",
+    tag = TAG,
+    responses(
+        (status = 200, description = "Ready to serve.", body = Health),
+        (status = 503, description = "The store is not available.", body = super::problem::Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn readyz(State(state): State<AppState>) -> Result<Json<Health>, ApiError> {
+    state.store.ping().await.map_err(|e| {
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "store_unavailable",
+            "Service unavailable",
+            format!("The store does not answer: {e}"),
+        )
+    })?;
+    Ok(Json(Health { status: "ok".into() }))
+}
+
+/// This API's OpenAPI 3.1 document.
+#[utoipa::path(
+    get,
+    path = "/openapi.json",
+    tag = TAG,
+    responses((status = 200, description = "The OpenAPI document.", content_type = "application/json", body = Object))
+)]
+pub async fn openapi_json(State(state): State<AppState>) -> Response {
+    let mut response = state.spec_json.clone().into_response();
+    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    response
+}

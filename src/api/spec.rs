@@ -1,0 +1,173 @@
+//! The OpenAPI document: what the handlers declare, plus the parts every operation shares
+//! (security, error responses, the request-id header, `Idempotency-Key`), added in one place
+//! so that no handler can forget them.
+
+use utoipa::OpenApi;
+use utoipa::openapi::path::{Operation, ParameterBuilder, ParameterIn};
+use utoipa::openapi::response::{Response, ResponseBuilder};
+use utoipa::openapi::schema::{ObjectBuilder, Type};
+use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityRequirement, SecurityScheme};
+use utoipa::openapi::{ContentBuilder, Ref, RefOr, Required};
+
+use super::problem::{PROBLEM_JSON, Problem};
+use crate::domain::FieldError;
+
+pub const BEARER: &str = "bearer";
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Public API",
+        version = "1.0.0",
+        description = "Push jobs and candidates in; the platform interviews candidates by phone and sends the results back as signed webhooks.\n\n\
+Authenticate with `Authorization: Bearer tenzo_pk_…`. Every error is `application/problem+json` (RFC 9457) with a stable `code`; branch on `code`. \
+Every response carries `x-request-id`. `POST` requests accept an `Idempotency-Key` header (replayed for 24 h). \
+Lists are ordered oldest first and paged with an opaque `cursor`. Each API key is rate limited; a 429 says when to retry in `Retry-After`.",
+        license(name = "MIT", identifier = "MIT"),
+        contact(name = "Public API reference server")
+    ),
+    servers((url = "http://127.0.0.1:8080", description = "A reference server started with `public-api serve`")),
+    tags(
+        (name = "Jobs", description = "The job cache: the roles candidates are interviewed for."),
+        (name = "Applications", description = "A candidate applying to a job; creating one schedules the interview."),
+        (name = "Candidates", description = "Candidates and resumes, as they arrived with applications."),
+        (name = "API keys", description = "Keys that authenticate requests for your organisation."),
+        (name = "Operations", description = "Health, readiness and this document."),
+    ),
+    components(schemas(Problem, FieldError))
+)]
+struct ApiDoc;
+
+/// The document's skeleton, before paths are merged in.
+pub fn base() -> utoipa::openapi::OpenApi {
+    ApiDoc::openapi()
+}
+
+/// Adds the shared parts to every operation.
+pub fn finish(api: &mut utoipa::openapi::OpenApi) {
+    let components = api.components.get_or_insert_with(Default::default);
+    components.security_schemes.insert(
+        BEARER.into(),
+        RefOr::T(SecurityScheme::Http(
+            Http::builder()
+                .scheme(HttpAuthScheme::Bearer)
+                .description(Some(
+                    "An API key such as `tenzo_pk_…`, created with `POST /v1/api-keys` or `public-api keys create`.",
+                ))
+                .build(),
+        )),
+    );
+    for (name, description) in SHARED_RESPONSES {
+        components.responses.insert((*name).into(), RefOr::T(problem_response(description)));
+    }
+    components.parameters.insert(
+        "IdempotencyKey".into(),
+        RefOr::T(
+            ParameterBuilder::new()
+                .name("Idempotency-Key")
+                .parameter_in(ParameterIn::Header)
+                .required(Required::False)
+                .description(Some(
+                    "A unique value (such as a UUID, up to 255 visible ASCII characters) that makes a retry of this \
+                     request safe: for 24 h the first successful response is replayed, with `Idempotent-Replayed: true`.",
+                ))
+                .schema(Some(ObjectBuilder::new().schema_type(Type::String).max_length(Some(255))))
+                .build(),
+        ),
+    );
+
+    for (path, item) in api.paths.paths.iter_mut() {
+        let is_v1 = path.starts_with("/v1/");
+        let has_path_params = path.contains('{');
+        let ops = [
+            (&mut item.get, false),
+            (&mut item.post, true),
+            (&mut item.put, false),
+            (&mut item.patch, false),
+            (&mut item.delete, false),
+        ];
+        for (op, is_post) in ops {
+            let Some(op) = op.as_mut() else { continue };
+            add_request_id_header(op);
+            if !is_v1 {
+                add(op, "500", "InternalError");
+                continue;
+            }
+            op.security = Some(vec![SecurityRequirement::new(BEARER, Vec::<String>::new())]);
+            add(op, "400", "BadRequest");
+            add(op, "401", "Unauthorized");
+            add(op, "429", "RateLimited");
+            add(op, "500", "InternalError");
+            if has_path_params {
+                add(op, "404", "NotFound");
+            }
+            if op.request_body.is_some() {
+                add(op, "413", "PayloadTooLarge");
+                add(op, "415", "UnsupportedMediaType");
+                add(op, "422", "ValidationFailed");
+            }
+            if is_post {
+                op.parameters
+                    .get_or_insert_with(Vec::new)
+                    .push(RefOr::Ref(Ref::new("#/components/parameters/IdempotencyKey")));
+                add(op, "409", "Conflict");
+                add(op, "422", "ValidationFailed");
+            }
+        }
+    }
+}
+
+/// Shared problem responses: (component name, description).
+const SHARED_RESPONSES: &[(&str, &str)] = &[
+    (
+        "BadRequest",
+        "The request is malformed: JSON that does not parse (`malformed_json`), bad query parameters (`invalid_query`), or a bad `Idempotency-Key` (`invalid_idempotency_key`).",
+    ),
+    (
+        "Unauthorized",
+        "No valid API key: `api_key_missing`, `api_key_malformed`, `api_key_invalid`, `api_key_revoked` or `api_key_expired`.",
+    ),
+    (
+        "NotFound",
+        "No such object in your organisation (for example `job_not_found`). Objects of other organisations are never visible.",
+    ),
+    (
+        "Conflict",
+        "The request conflicts with the current state, or a request with the same `Idempotency-Key` is still running (`idempotency_key_in_use`).",
+    ),
+    ("PayloadTooLarge", "The request body is larger than the server accepts (`body_too_large`)."),
+    ("UnsupportedMediaType", "The body is not sent as `application/json` (`unsupported_media_type`)."),
+    (
+        "ValidationFailed",
+        "The body is JSON but not valid: `validation_failed` lists every invalid field in `errors`; `idempotency_key_reused` means the key was used with a different request.",
+    ),
+    ("RateLimited", "Too many requests for this API key (`rate_limited`); retry after the `Retry-After` seconds."),
+    ("InternalError", "Something failed on the server (`internal_error`); quote the `request_id`."),
+];
+
+fn problem_response(description: &str) -> Response {
+    let mut response = ResponseBuilder::new()
+        .description(description)
+        .content(PROBLEM_JSON, ContentBuilder::new().schema(Some(Ref::from_schema_name("Problem"))).build())
+        .build();
+    response.headers.insert("x-request-id".into(), request_id_header());
+    response
+}
+
+fn request_id_header() -> RefOr<utoipa::openapi::header::Header> {
+    let mut header = utoipa::openapi::header::Header::new(ObjectBuilder::new().schema_type(Type::String));
+    header.description = Some("The request's id; send your own in `x-request-id` or get a generated one.".into());
+    RefOr::T(header)
+}
+
+fn add(op: &mut Operation, status: &str, component: &str) {
+    op.responses.responses.entry(status.into()).or_insert_with(|| RefOr::Ref(Ref::from_response_name(component)));
+}
+
+fn add_request_id_header(op: &mut Operation) {
+    for response in op.responses.responses.values_mut() {
+        if let RefOr::T(response) = response {
+            response.headers.entry("x-request-id".into()).or_insert_with(request_id_header);
+        }
+    }
+}

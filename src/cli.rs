@@ -1,0 +1,311 @@
+//! The `public-api` command line. Every flag can also be set with a `PUBLIC_API_*`
+//! environment variable.
+
+use std::io::IsTerminal;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+use jiff::Timestamp;
+
+use crate::api::auth::RateLimit;
+use crate::clock::{Clock, SystemClock};
+use crate::domain::ids::IdKind;
+use crate::keys;
+use crate::server::{ServeConfig, Server};
+use crate::store::sqlite::{Access, SqliteStore};
+use crate::store::{Store, StoreError};
+
+#[derive(Debug, Parser)]
+#[command(name = "public-api", version, about = "The Public API reference server and its admin commands.")]
+pub struct Cli {
+    /// Where the embedded database lives.
+    #[arg(long, global = true, env = "PUBLIC_API_DATA_DIR", default_value = "./data")]
+    pub data_dir: PathBuf,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve the Public API.
+    Serve(ServeArgs),
+    /// Manage API keys.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+    /// Manage organisations.
+    #[command(subcommand)]
+    Orgs(OrgsCommand),
+    /// Write everything in the store as JSON (API key hashes are left out).
+    Export {
+        /// Write to this file instead of standard output.
+        #[arg(long, env = "PUBLIC_API_EXPORT_OUT")]
+        out: Option<PathBuf>,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, env = "PUBLIC_API_ADDR", default_value = "127.0.0.1:8080")]
+    pub addr: SocketAddr,
+    /// Upsert jobs and applications from this JSON file at start-up.
+    #[arg(long, env = "PUBLIC_API_SEED")]
+    pub seed: Option<PathBuf>,
+    /// The organisation to seed into (default: the first one).
+    #[arg(long, env = "PUBLIC_API_SEED_ORG")]
+    pub seed_org: Option<String>,
+    /// Requests per second allowed per API key (0 turns the limit off).
+    #[arg(long, env = "PUBLIC_API_RATE_LIMIT", default_value_t = 50.0)]
+    pub rate_limit: f64,
+    /// Burst size of the per-key rate limit.
+    #[arg(long, env = "PUBLIC_API_RATE_LIMIT_BURST", default_value_t = 100)]
+    pub rate_limit_burst: u32,
+    /// Largest accepted request body, in bytes.
+    #[arg(long, env = "PUBLIC_API_MAX_BODY_BYTES", default_value_t = 8 * 1024 * 1024)]
+    pub max_body_bytes: usize,
+    /// Seconds a request may take before it is answered with 408.
+    #[arg(long, env = "PUBLIC_API_REQUEST_TIMEOUT", default_value_t = 30)]
+    pub request_timeout: u64,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// Create a key and print its secret (shown only once).
+    Create {
+        /// The organisation (default: the only one, if there is exactly one).
+        #[arg(long, env = "PUBLIC_API_ORG")]
+        org: Option<String>,
+        /// A label for the key.
+        #[arg(long, default_value = "CLI key")]
+        name: String,
+        /// When the key stops working (RFC 3339).
+        #[arg(long)]
+        expires_at: Option<Timestamp>,
+    },
+    /// List an organisation's keys.
+    List {
+        #[arg(long, env = "PUBLIC_API_ORG")]
+        org: Option<String>,
+    },
+    /// Revoke a key for good.
+    Revoke {
+        #[arg(long, env = "PUBLIC_API_ORG")]
+        org: Option<String>,
+        /// The key's id (`key_…`).
+        key_id: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum OrgsCommand {
+    /// Create an organisation and print its id.
+    Create {
+        #[arg(long)]
+        name: String,
+    },
+    /// List organisations.
+    List,
+}
+
+/// Runs the command line; the binary's `main`.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_tracing();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("error: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("PUBLIC_API_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,tower_http=warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .try_init();
+}
+
+async fn run(cli: Cli) -> Result<(), String> {
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    match cli.command {
+        Command::Serve(args) => serve(&cli.data_dir, args, clock).await,
+        Command::Keys(cmd) => keys_command(&cli.data_dir, cmd, clock).await,
+        Command::Orgs(cmd) => orgs_command(&cli.data_dir, cmd, clock).await,
+        Command::Export { out } => export(&cli.data_dir, out).await,
+    }
+}
+
+async fn serve(data_dir: &Path, args: ServeArgs, clock: Arc<dyn Clock>) -> Result<(), String> {
+    let mut config = ServeConfig::new(args.addr, data_dir.to_path_buf());
+    config.seed = args.seed;
+    config.seed_org = args.seed_org;
+    config.api.max_body_bytes = args.max_body_bytes;
+    config.api.request_timeout = Duration::from_secs(args.request_timeout.max(1));
+    config.api.rate_limit = (args.rate_limit > 0.0)
+        .then_some(RateLimit { per_second: args.rate_limit, burst: args.rate_limit_burst.max(1) });
+    let server = Server::start(config, clock).await.map_err(|e| e.to_string())?;
+    if let Some(b) = server.bootstrap() {
+        println!("Created organisation {} ({}).", b.organization.name, b.organization.id);
+        println!("API key (shown only once; keep it safe):");
+        println!();
+        println!("    {}", b.key.secret);
+        println!();
+    }
+    if let Some(r) = server.seeded() {
+        tracing::info!(
+            jobs_created = r.jobs_created,
+            jobs_existing = r.jobs_existing,
+            applications_created = r.applications_created,
+            applications_existing = r.applications_existing,
+            "seeded"
+        );
+    }
+    let addr = server.local_addr();
+    println!("Listening on http://{addr} (API docs at http://{addr}/docs). Data in {}.", data_dir.display());
+    server.run_until(shutdown_signal()).await.map_err(|e| e.to_string())?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// Resolves on SIGINT or SIGTERM.
+async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut terminate = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(s) => s,
+            Err(_) => {
+                let _ = interrupt.await;
+                return;
+            }
+        };
+        tokio::select! {
+            _ = interrupt => {},
+            _ = terminate.recv() => {},
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = interrupt.await;
+    }
+}
+
+fn open_admin(data_dir: &Path) -> Result<SqliteStore, String> {
+    SqliteStore::open(data_dir, Access::Admin).map_err(|e| e.to_string())
+}
+
+/// The organisation to act on: the one named, or the only one there is.
+async fn resolve_org(store: &dyn Store, org: Option<String>) -> Result<String, String> {
+    let orgs = store.list_organizations().await.map_err(|e| e.to_string())?;
+    match org {
+        Some(id) => orgs
+            .iter()
+            .find(|o| o.id == id)
+            .map(|o| o.id.clone())
+            .ok_or_else(|| format!("no organisation {id}; see `public-api orgs list`")),
+        None => match orgs.as_slice() {
+            [only] => Ok(only.id.clone()),
+            [] => Err("there is no organisation yet; create one with `public-api orgs create --name NAME`".into()),
+            _ => Err("there are several organisations; choose one with --org (see `public-api orgs list`)".into()),
+        },
+    }
+}
+
+async fn keys_command(data_dir: &Path, cmd: KeysCommand, clock: Arc<dyn Clock>) -> Result<(), String> {
+    let store = open_admin(data_dir)?;
+    let err = |e: StoreError| e.to_string();
+    match cmd {
+        KeysCommand::Create { org, name, expires_at } => {
+            let org_id = resolve_org(&store, org).await?;
+            let now = clock.now();
+            if expires_at.is_some_and(|at| at <= now) {
+                return Err("--expires-at must be in the future".into());
+            }
+            let issued = keys::issue(&store, &org_id, &name, expires_at, now).await.map_err(err)?;
+            println!("Created key {} for {org_id}. Secret (shown only once):", issued.key.id);
+            println!("{}", issued.secret);
+        }
+        KeysCommand::List { org } => {
+            let org_id = resolve_org(&store, org).await?;
+            let keys = store.list_api_keys(&org_id).await.map_err(err)?;
+            println!("{:<38} {:<24} {:<14} {:<8} {:>8}  LAST USED", "ID", "NAME", "PREFIX", "STATE", "USES");
+            let now = clock.now();
+            for k in keys {
+                let state = if k.revoked_at.is_some() {
+                    "revoked"
+                } else if k.is_expired(now) {
+                    "expired"
+                } else {
+                    "active"
+                };
+                let last = k.last_used_at.map_or_else(|| "never".to_owned(), |t| t.to_string());
+                println!("{:<38} {:<24} {:<14} {:<8} {:>8}  {last}", k.id, k.name, k.prefix, state, k.usage_count);
+            }
+        }
+        KeysCommand::Revoke { org, key_id } => {
+            let org_id = resolve_org(&store, org).await?;
+            match store.revoke_api_key(&org_id, &key_id, clock.now()).await.map_err(err)? {
+                Some(k) => println!("Revoked {} ({}).", k.id, k.name),
+                None => return Err(format!("no key {key_id} in {org_id}")),
+            }
+        }
+    }
+    store.close();
+    Ok(())
+}
+
+async fn orgs_command(data_dir: &Path, cmd: OrgsCommand, clock: Arc<dyn Clock>) -> Result<(), String> {
+    let store = open_admin(data_dir)?;
+    match cmd {
+        OrgsCommand::Create { name } => {
+            let name = name.trim().to_owned();
+            if name.is_empty() || name.chars().count() > 200 {
+                return Err("--name must be 1 to 200 characters".into());
+            }
+            let org = store
+                .create_organization(IdKind::Organization.new_id(), name, clock.now())
+                .await
+                .map_err(|e| e.to_string())?;
+            println!("Created organisation {} ({}).", org.name, org.id);
+            println!("Create a key for it with: public-api keys create --org {}", org.id);
+        }
+        OrgsCommand::List => {
+            println!("{:<38} {:<32} CREATED", "ID", "NAME");
+            for o in store.list_organizations().await.map_err(|e| e.to_string())? {
+                println!("{:<38} {:<32} {}", o.id, o.name, o.created_at);
+            }
+        }
+    }
+    store.close();
+    Ok(())
+}
+
+async fn export(data_dir: &Path, out: Option<PathBuf>) -> Result<(), String> {
+    let store = open_admin(data_dir)?;
+    let export = store.export().await.map_err(|e| e.to_string())?;
+    store.close();
+    let json = serde_json::to_string_pretty(&export).map_err(|e| e.to_string())?;
+    match out {
+        Some(path) => std::fs::write(&path, json + "\n").map_err(|e| format!("cannot write {}: {e}", path.display())),
+        None => {
+            println!("{json}");
+            Ok(())
+        }
+    }
+}

@@ -1,0 +1,15 @@
+//! The reference server for the AI-interview platform's Public API.
+//!
+//! Organisations push jobs and candidates in over HTTP (`api`); everything is kept in a durable
+//! store (`store`) made of plain domain records (`domain`). `server` wires the pieces into a
+//! running process and `cli` is the command line around it. See `ARCHITECTURE.md` for the map.
+
+pub mod api;
+pub mod cli;
+pub mod clock;
+pub mod domain;
+pub mod keys;
+pub mod seed;
+pub mod server;
+pub mod spec_files;
+pub mod store;

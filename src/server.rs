@@ -1,0 +1,201 @@
+//! A running server: store opened, first-start bootstrap, optional seed, HTTP served until
+//! shutdown, then buffered key usage flushed and the store closed.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::api::{self, ApiConfig, AppState};
+use crate::clock::Clock;
+use crate::domain::Organization;
+use crate::domain::ids::IdKind;
+use crate::keys::{self, IssuedKey};
+use crate::seed::{self, SeedError, SeedReport};
+use crate::store::sqlite::{Access, SqliteStore};
+use crate::store::{Store, StoreError};
+
+/// Everything `serve` needs to know.
+#[derive(Debug, Clone)]
+pub struct ServeConfig {
+    pub addr: SocketAddr,
+    pub data_dir: PathBuf,
+    pub seed: Option<PathBuf>,
+    /// The organisation a seed goes into; the first organisation when `None`.
+    pub seed_org: Option<String>,
+    pub api: ApiConfig,
+    /// How often buffered API key usage is written to the store.
+    pub usage_flush_interval: Duration,
+}
+
+impl ServeConfig {
+    pub fn new(addr: SocketAddr, data_dir: PathBuf) -> Self {
+        ServeConfig {
+            addr,
+            data_dir,
+            seed: None,
+            seed_org: None,
+            api: ApiConfig::default(),
+            usage_flush_interval: Duration::from_secs(2),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Seed(#[from] SeedError),
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("no organisation {0} to seed into")]
+    NoSuchOrganization(String),
+    #[error("the server stopped unexpectedly: {0}")]
+    Crashed(String),
+}
+
+/// The organisation and key made on the first start of an empty data directory.
+#[derive(Debug, Clone)]
+pub struct Bootstrap {
+    pub organization: Organization,
+    pub key: IssuedKey,
+}
+
+/// A server that is accepting connections.
+pub struct Server {
+    local_addr: SocketAddr,
+    bootstrap: Option<Bootstrap>,
+    seeded: Option<SeedReport>,
+    state: AppState,
+    stop: watch::Sender<bool>,
+    task: JoinHandle<Result<(), ServeError>>,
+}
+
+impl Server {
+    /// Opens the store, bootstraps and seeds it, and starts serving on `config.addr`.
+    pub async fn start(config: ServeConfig, clock: Arc<dyn Clock>) -> Result<Server, ServeError> {
+        let sqlite = Arc::new(SqliteStore::open(&config.data_dir, Access::Server)?);
+        let store: Arc<dyn Store> = sqlite.clone();
+        let bootstrap = bootstrap_if_empty(store.as_ref(), clock.as_ref()).await?;
+        let seeded = match &config.seed {
+            Some(path) => {
+                let org_id = match &config.seed_org {
+                    Some(id) => {
+                        store.get_organization(id).await?.ok_or_else(|| ServeError::NoSuchOrganization(id.clone()))?.id
+                    }
+                    None => first_organization(store.as_ref()).await?.id,
+                };
+                Some(seed::apply(store.as_ref(), clock.as_ref(), &org_id, path).await?)
+            }
+            None => None,
+        };
+        let listener =
+            TcpListener::bind(config.addr).await.map_err(|source| ServeError::Bind { addr: config.addr, source })?;
+        let local_addr = listener.local_addr().map_err(|source| ServeError::Bind { addr: config.addr, source })?;
+
+        let state = AppState::new(store, clock, config.api.clone());
+        let app = api::router(state.clone());
+        let (stop, mut stopped) = watch::channel(false);
+        let flusher =
+            tokio::spawn(flush_usage_periodically(state.clone(), config.usage_flush_interval, stop.subscribe()));
+        let task_state = state.clone();
+        let task = tokio::spawn(async move {
+            let served = axum::serve(listener, app)
+                .with_graceful_shutdown(async move {
+                    let _ = stopped.wait_for(|stop| *stop).await;
+                })
+                .await;
+            let _ = flusher.await;
+            flush_usage(&task_state).await;
+            sqlite.close();
+            served.map_err(|e| ServeError::Crashed(e.to_string()))
+        });
+        Ok(Server { local_addr, bootstrap, seeded, state, stop, task })
+    }
+
+    /// Where the server listens (useful after binding port 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// The organisation and key made on this start, if the data directory was empty.
+    pub fn bootstrap(&self) -> Option<&Bootstrap> {
+        self.bootstrap.as_ref()
+    }
+
+    pub fn seeded(&self) -> Option<&SeedReport> {
+        self.seeded.as_ref()
+    }
+
+    pub fn store(&self) -> Arc<dyn Store> {
+        Arc::clone(&self.state.store)
+    }
+
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Stops accepting connections, lets requests in flight finish, flushes and closes.
+    pub async fn shutdown(self) -> Result<(), ServeError> {
+        let _ = self.stop.send(true);
+        self.task.await.map_err(|e| ServeError::Crashed(e.to_string()))?
+    }
+
+    /// Serves until `signal` resolves, then shuts down.
+    pub async fn run_until(self, signal: impl std::future::Future<Output = ()>) -> Result<(), ServeError> {
+        signal.await;
+        self.shutdown().await
+    }
+}
+
+/// On an empty store: a default organisation and one key, so a new user can call the API.
+async fn bootstrap_if_empty(store: &dyn Store, clock: &dyn Clock) -> Result<Option<Bootstrap>, StoreError> {
+    if !store.list_organizations().await?.is_empty() {
+        return Ok(None);
+    }
+    let now = clock.now();
+    let organization =
+        store.create_organization(IdKind::Organization.new_id(), "Default organisation".into(), now).await?;
+    let key = keys::issue(store, &organization.id, "Bootstrap key", None, now).await?;
+    Ok(Some(Bootstrap { organization, key }))
+}
+
+async fn first_organization(store: &dyn Store) -> Result<Organization, ServeError> {
+    store
+        .list_organizations()
+        .await?
+        .into_iter()
+        .next()
+        .ok_or_else(|| ServeError::NoSuchOrganization("(none exists)".into()))
+}
+
+async fn flush_usage_periodically(state: AppState, every: Duration, mut stop: watch::Receiver<bool>) {
+    let mut ticker = tokio::time::interval(every);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = ticker.tick() => flush_usage(&state).await,
+            _ = stop.changed() => return,
+        }
+    }
+}
+
+async fn flush_usage(state: &AppState) {
+    let usage = state.usage.take();
+    if usage.is_empty() {
+        return;
+    }
+    if let Err(e) = state.store.record_key_usage(usage.clone()).await {
+        tracing::warn!(error = %e, "could not record API key usage; will retry");
+        state.usage.restore(usage);
+    }
+}

@@ -1,0 +1,246 @@
+//! Durable storage behind one trait.
+//!
+//! The rest of the server sees only [`Store`]; [`sqlite::SqliteStore`] is the embedded
+//! default (one SQLite file in WAL mode in the data directory, durable commits, writes
+//! committed in groups). Every method that reads or writes tenant data takes the
+//! organisation id and never crosses it.
+
+pub mod sqlite;
+
+use async_trait::async_trait;
+use jiff::{SignedDuration, Timestamp};
+use serde::{Deserialize, Serialize};
+
+use crate::domain::{
+    ApiKey, Application, ApplicationStatus, Candidate, CandidateFields, Cursor, Job, JobFields, JobPatch, JobStatus,
+    Metadata, Organization, Page, Resume, ResumeContent,
+};
+
+/// What can go wrong in the store.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error(
+        "the data directory {path} is in use by another `public-api serve` process ({holder}); stop it or choose another --data-dir"
+    )]
+    Locked { path: String, holder: String },
+    #[error(
+        "the data directory was written by a newer public-api (schema version {found}; this build knows up to {supported}); upgrade public-api or choose another --data-dir"
+    )]
+    NewerSchema { found: i64, supported: i64 },
+    #[error("{path} is not a public-api database: {reason}")]
+    NotADatabase { path: String, reason: String },
+    #[error(transparent)]
+    Rejected(#[from] Rejection),
+    #[error("database error: {0}")]
+    Database(String),
+    #[error("{context}: {source}")]
+    Io {
+        context: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("the store is shut down")]
+    Closed,
+    #[error("{0}")]
+    Internal(String),
+}
+
+/// A write the domain rules refuse. These become 4xx answers at the HTTP edge.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Rejection {
+    #[error("no job {0} in this organisation")]
+    JobNotFound(String),
+    #[error("job {0} is closed and accepts no new applications")]
+    JobClosed(String),
+    #[error("external_id {external_id} already names application {application_id}, which is for another job")]
+    ApplicationExternalIdTaken { external_id: String, application_id: String },
+    #[error("the application is {} and can no longer be cancelled", status.as_str())]
+    NotCancellable { status: ApplicationStatus },
+}
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> Self {
+        StoreError::Database(e.to_string())
+    }
+}
+
+impl From<serde_json::Error> for StoreError {
+    fn from(e: serde_json::Error) -> Self {
+        StoreError::Internal(format!("stored record does not decode: {e}"))
+    }
+}
+
+/// Whether an upsert made a new object.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Upserted {
+    Created,
+    Existing,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewApiKey {
+    pub id: String,
+    pub org_id: String,
+    pub name: String,
+    pub prefix: String,
+    pub secret_hash: String,
+    pub created_at: Timestamp,
+    pub expires_at: Option<Timestamp>,
+}
+
+/// Uses of one key since the last flush.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyUsage {
+    pub key_id: String,
+    pub uses: u64,
+    pub last_used_at: Timestamp,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct JobQuery {
+    pub limit: u32,
+    pub after: Option<Cursor>,
+    pub updated_after: Option<Timestamp>,
+    pub status: Option<JobStatus>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct ApplicationQuery {
+    pub limit: u32,
+    pub after: Option<Cursor>,
+    pub updated_after: Option<Timestamp>,
+    pub job_id: Option<String>,
+    pub status: Option<ApplicationStatus>,
+}
+
+/// A validated application request, with the job already resolved to our id.
+#[derive(Debug, Clone)]
+pub struct NewApplication {
+    pub job_id: String,
+    pub external_id: Option<String>,
+    pub candidate: CandidateFields,
+    pub resume: Option<ResumeContent>,
+    pub metadata: Metadata,
+}
+
+/// A response kept for `Idempotency-Key` replay.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredResponse {
+    pub status: u16,
+    pub content_type: Option<String>,
+    pub body: Vec<u8>,
+}
+
+/// What to do with a request that carries an `Idempotency-Key`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IdempotencyBegin {
+    /// First use (or a takeover of an abandoned attempt): run the request.
+    Proceed,
+    /// The same request already succeeded: send this response again.
+    Replay(StoredResponse),
+    /// The key was used with a different request.
+    Mismatch,
+    /// The same request is running right now.
+    InProgress,
+}
+
+#[derive(Debug, Clone)]
+pub struct IdempotencyClaim {
+    pub org_id: String,
+    pub key: String,
+    /// A hash of method, path and body.
+    pub fingerprint: String,
+    pub now: Timestamp,
+    /// How long a finished response is replayed.
+    pub retention: SignedDuration,
+    /// After this long an unfinished attempt is treated as abandoned (its process died).
+    pub abandon_after: SignedDuration,
+}
+
+/// Everything in the store, for `public-api export`. Key hashes are left out.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Export {
+    pub schema_version: i64,
+    pub organizations: Vec<Organization>,
+    pub api_keys: Vec<ExportedKey>,
+    pub jobs: Vec<ExportedRecord<Job>>,
+    pub candidates: Vec<ExportedRecord<Candidate>>,
+    pub resumes: Vec<ExportedRecord<Resume>>,
+    pub applications: Vec<ExportedRecord<Application>>,
+}
+
+/// A record with the organisation it belongs to.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ExportedRecord<T> {
+    pub organization_id: String,
+    #[serde(flatten)]
+    pub record: T,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ExportedKey {
+    pub organization_id: String,
+    #[serde(flatten)]
+    pub key: ApiKey,
+}
+
+/// The server's storage. Implementations must make every acknowledged write durable.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Succeeds when the store can serve reads and writes.
+    async fn ping(&self) -> Result<(), StoreError>;
+
+    async fn create_organization(&self, id: String, name: String, now: Timestamp) -> Result<Organization, StoreError>;
+    async fn list_organizations(&self) -> Result<Vec<Organization>, StoreError>;
+    async fn get_organization(&self, id: &str) -> Result<Option<Organization>, StoreError>;
+
+    async fn create_api_key(&self, key: NewApiKey) -> Result<ApiKey, StoreError>;
+    async fn list_api_keys(&self, org_id: &str) -> Result<Vec<ApiKey>, StoreError>;
+    /// Looks a key up by the hash of its secret, in any organisation.
+    async fn find_api_key(&self, secret_hash: &str) -> Result<Option<ApiKey>, StoreError>;
+    /// Revokes a key; revoking twice keeps the first time. `None` if there is no such key.
+    async fn revoke_api_key(&self, org_id: &str, key_id: &str, now: Timestamp) -> Result<Option<ApiKey>, StoreError>;
+    async fn record_key_usage(&self, usage: Vec<KeyUsage>) -> Result<(), StoreError>;
+
+    /// Creates a job, or replaces the job with the same `external_id`.
+    async fn upsert_job(&self, org_id: &str, fields: JobFields, now: Timestamp) -> Result<(Job, Upserted), StoreError>;
+    async fn get_job(&self, org_id: &str, job_id: &str) -> Result<Option<Job>, StoreError>;
+    async fn find_job_by_external_id(&self, org_id: &str, external_id: &str) -> Result<Option<Job>, StoreError>;
+    async fn update_job(
+        &self,
+        org_id: &str,
+        job_id: &str,
+        patch: JobPatch,
+        now: Timestamp,
+    ) -> Result<Option<Job>, StoreError>;
+    async fn list_jobs(&self, org_id: &str, query: JobQuery) -> Result<Page<Job>, StoreError>;
+
+    /// Creates or reuses the candidate and the application (by their `external_id`s) in one
+    /// transaction. Fails with [`Rejection::JobClosed`] if the job closed meanwhile.
+    async fn create_application(
+        &self,
+        org_id: &str,
+        new: NewApplication,
+        now: Timestamp,
+    ) -> Result<(Application, Upserted), StoreError>;
+    async fn get_application(&self, org_id: &str, application_id: &str) -> Result<Option<Application>, StoreError>;
+    async fn list_applications(&self, org_id: &str, query: ApplicationQuery) -> Result<Page<Application>, StoreError>;
+    /// Cancels a non-final application; cancelling a cancelled one returns it unchanged.
+    async fn cancel_application(
+        &self,
+        org_id: &str,
+        application_id: &str,
+        reason: String,
+        now: Timestamp,
+    ) -> Result<Option<Application>, StoreError>;
+
+    async fn get_candidate(&self, org_id: &str, candidate_id: &str) -> Result<Option<Candidate>, StoreError>;
+    async fn get_resume(&self, org_id: &str, candidate_id: &str) -> Result<Option<Resume>, StoreError>;
+
+    async fn idempotency_begin(&self, claim: IdempotencyClaim) -> Result<IdempotencyBegin, StoreError>;
+    async fn idempotency_finish(&self, org_id: &str, key: &str, response: StoredResponse) -> Result<(), StoreError>;
+    /// Forgets an unfinished attempt, so that the request can be retried with the same key.
+    async fn idempotency_release(&self, org_id: &str, key: &str) -> Result<(), StoreError>;
+
+    async fn export(&self) -> Result<Export, StoreError>;
+}

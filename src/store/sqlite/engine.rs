@@ -1,0 +1,269 @@
+//! The machinery under [`super::SqliteStore`]: one writer thread that commits in groups, a pool
+//! of reader connections, and the lock that keeps a second server off the same data directory.
+//!
+//! Group commit: requests hand their write to the writer thread as a closure. The thread takes
+//! every closure that is waiting, runs each inside its own savepoint of one transaction, and
+//! commits once, so one disk flush acknowledges many writes. A closure that fails rolls back to
+//! its savepoint without disturbing the others. Nobody hears "done" before the commit returned.
+
+use std::fs::{File, OpenOptions};
+use std::io::{Read, Seek, Write};
+use std::panic::AssertUnwindSafe;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, mpsc};
+use std::thread::JoinHandle;
+
+use rusqlite::{Connection, OpenFlags};
+use tokio::sync::{Semaphore, oneshot};
+
+use super::migrations;
+use crate::store::StoreError;
+
+/// The most writes committed together.
+const MAX_GROUP: usize = 512;
+
+type Completion = Box<dyn FnOnce(Result<(), String>) + Send>;
+/// A write; called with `None` when its transaction could not even begin.
+type WriteJob = Box<dyn FnOnce(Option<&Connection>) -> Completion + Send>;
+
+pub(super) struct Engine {
+    writer: Mutex<Option<mpsc::Sender<WriteJob>>>,
+    writer_thread: Mutex<Option<JoinHandle<()>>>,
+    readers: Arc<Readers>,
+    _lock: Option<File>,
+}
+
+struct Readers {
+    idle: Mutex<Vec<Connection>>,
+    permits: Semaphore,
+    path: PathBuf,
+}
+
+impl Engine {
+    /// Opens (creating if needed) the database at `path`, migrated to the latest schema.
+    pub(super) fn open(data_dir: &Path, exclusive: bool, readers: usize) -> Result<Engine, StoreError> {
+        std::fs::create_dir_all(data_dir).map_err(|source| StoreError::Io {
+            context: format!("cannot create data directory {}", data_dir.display()),
+            source,
+        })?;
+        let lock = if exclusive { Some(acquire_lock(data_dir)?) } else { None };
+        let path = data_dir.join(super::DB_FILE);
+        let mut writer = open_writer(&path)?;
+        migrations::apply(&mut writer).map_err(|e| not_a_database(&path, e))?;
+
+        let readers = readers.max(1);
+        let mut idle = Vec::with_capacity(readers);
+        for _ in 0..readers {
+            idle.push(open_reader(&path)?);
+        }
+        let (tx, rx) = mpsc::channel::<WriteJob>();
+        let thread = std::thread::Builder::new()
+            .name("store-writer".into())
+            .spawn(move || writer_loop(writer, rx))
+            .map_err(|source| StoreError::Io { context: "cannot start the store's writer thread".into(), source })?;
+        Ok(Engine {
+            writer: Mutex::new(Some(tx)),
+            writer_thread: Mutex::new(Some(thread)),
+            readers: Arc::new(Readers { idle: Mutex::new(idle), permits: Semaphore::new(readers), path }),
+            _lock: lock,
+        })
+    }
+
+    /// Runs `f` in the next group transaction; returns once that transaction is durable.
+    pub(super) async fn write<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        let (tx, rx) = oneshot::channel::<Result<T, StoreError>>();
+        let job: WriteJob = Box::new(move |conn| run_in_savepoint(conn, f, tx));
+        {
+            let writer = self.writer.lock().unwrap_or_else(|p| p.into_inner());
+            let sender = writer.as_ref().ok_or(StoreError::Closed)?;
+            sender.send(job).map_err(|_| StoreError::Closed)?;
+        }
+        rx.await.map_err(|_| StoreError::Closed)?
+    }
+
+    /// Runs `f` on a reader connection on the blocking pool.
+    pub(super) async fn read<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        let _permit = self.readers.permits.acquire().await.map_err(|_| StoreError::Closed)?;
+        let readers = Arc::clone(&self.readers);
+        tokio::task::spawn_blocking(move || {
+            let conn = readers.idle.lock().unwrap_or_else(|p| p.into_inner()).pop();
+            let conn = match conn {
+                Some(conn) => conn,
+                None => open_reader(&readers.path)?,
+            };
+            let result = f(&conn);
+            readers.idle.lock().unwrap_or_else(|p| p.into_inner()).push(conn);
+            result
+        })
+        .await
+        .map_err(|e| StoreError::Internal(format!("store reader failed: {e}")))?
+    }
+
+    /// Stops the writer after the writes already queued, and waits for it.
+    pub(super) fn close(&self) {
+        self.writer.lock().unwrap_or_else(|p| p.into_inner()).take();
+        if let Some(thread) = self.writer_thread.lock().unwrap_or_else(|p| p.into_inner()).take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+impl Drop for Engine {
+    fn drop(&mut self) {
+        self.close();
+    }
+}
+
+fn run_in_savepoint<T, F>(conn: Option<&Connection>, f: F, reply: oneshot::Sender<Result<T, StoreError>>) -> Completion
+where
+    T: Send + 'static,
+    F: FnOnce(&Connection) -> Result<T, StoreError>,
+{
+    let Some(conn) = conn else {
+        return Box::new(move |failed: Result<(), String>| {
+            let message = failed.err().unwrap_or_else(|| "the write transaction did not begin".into());
+            let _ = reply.send(Err(StoreError::Database(message)));
+        });
+    };
+    if let Err(e) = conn.execute_batch("SAVEPOINT write_job") {
+        let e = StoreError::from(e);
+        return Box::new(move |_| {
+            let _ = reply.send(Err(e));
+        });
+    }
+    // A panic inside one write must not take the writer thread (and every later write) down.
+    let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| f(conn)))
+        .unwrap_or_else(|_| Err(StoreError::Internal("a store write panicked".into())));
+    match outcome {
+        Ok(value) => match conn.execute_batch("RELEASE write_job") {
+            Ok(()) => Box::new(move |committed: Result<(), String>| {
+                let _ = reply.send(committed.map(|()| value).map_err(StoreError::Database));
+            }),
+            Err(e) => {
+                let _ = conn.execute_batch("ROLLBACK TO write_job; RELEASE write_job");
+                let e = StoreError::from(e);
+                Box::new(move |_| {
+                    let _ = reply.send(Err(e));
+                })
+            }
+        },
+        Err(e) => {
+            let _ = conn.execute_batch("ROLLBACK TO write_job; RELEASE write_job");
+            Box::new(move |_| {
+                let _ = reply.send(Err(e));
+            })
+        }
+    }
+}
+
+fn writer_loop(conn: Connection, rx: mpsc::Receiver<WriteJob>) {
+    while let Ok(first) = rx.recv() {
+        let mut group = vec![first];
+        while group.len() < MAX_GROUP {
+            match rx.try_recv() {
+                Ok(job) => group.push(job),
+                Err(_) => break,
+            }
+        }
+        if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
+            let message = e.to_string();
+            tracing::error!(error = %message, "store: cannot begin a write transaction");
+            for job in group {
+                job(None)(Err(message.clone()));
+            }
+            continue;
+        }
+        let completions: Vec<Completion> = group.into_iter().map(|job| job(Some(&conn))).collect();
+        let committed = conn.execute_batch("COMMIT").map_err(|e| e.to_string());
+        if let Err(e) = &committed {
+            tracing::error!(error = %e, "store: commit failed; the group is rolled back");
+            let _ = conn.execute_batch("ROLLBACK");
+        }
+        for complete in completions {
+            complete(committed.clone());
+        }
+    }
+}
+
+fn open_writer(path: &Path) -> Result<Connection, StoreError> {
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .map_err(|e| open_error(path, e))?;
+    conn.busy_timeout(std::time::Duration::from_secs(10))?;
+    // Read the version before anything writes to the file: a database from a newer build, or a
+    // file that is not a database at all, must be left exactly as it is.
+    migrations::check_not_newer(&conn).map_err(|e| not_a_database(path, e))?;
+    conn.pragma_update(None, "journal_mode", "WAL").map_err(|e| open_error(path, e))?;
+    // FULL makes every commit flush the WAL to disk: an acknowledged write survives power loss.
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    Ok(conn)
+}
+
+fn open_reader(path: &Path) -> Result<Connection, StoreError> {
+    let conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX)
+        .map_err(|e| open_error(path, e))?;
+    conn.busy_timeout(std::time::Duration::from_secs(10))?;
+    Ok(conn)
+}
+
+fn open_error(path: &Path, e: rusqlite::Error) -> StoreError {
+    match e.sqlite_error_code() {
+        Some(rusqlite::ErrorCode::NotADatabase) => StoreError::NotADatabase {
+            path: path.display().to_string(),
+            reason: "the file is not a SQLite database".into(),
+        },
+        Some(
+            rusqlite::ErrorCode::ReadOnly | rusqlite::ErrorCode::CannotOpen | rusqlite::ErrorCode::PermissionDenied,
+        ) => StoreError::Database(format!(
+            "cannot open {} for writing ({e}); check that the data directory exists and is writable",
+            path.display()
+        )),
+        _ => StoreError::Database(format!("cannot open {}: {e}", path.display())),
+    }
+}
+
+fn not_a_database(path: &Path, e: StoreError) -> StoreError {
+    match e {
+        StoreError::Database(message) if message.contains("file is not a database") => StoreError::NotADatabase {
+            path: path.display().to_string(),
+            reason: "the file is not a SQLite database".into(),
+        },
+        other => other,
+    }
+}
+
+/// Takes the data directory's server lock, or says who holds it.
+fn acquire_lock(data_dir: &Path) -> Result<File, StoreError> {
+    let path = data_dir.join(super::LOCK_FILE);
+    let io = |source| StoreError::Io { context: format!("cannot open lock file {}", path.display()), source };
+    let mut file = OpenOptions::new().read(true).write(true).create(true).truncate(false).open(&path).map_err(io)?;
+    match file.try_lock() {
+        Ok(()) => {
+            file.set_len(0).map_err(io)?;
+            file.rewind().map_err(io)?;
+            writeln!(file, "{}", std::process::id()).map_err(io)?;
+            Ok(file)
+        }
+        Err(std::fs::TryLockError::WouldBlock) => {
+            let mut holder = String::new();
+            let _ = file.read_to_string(&mut holder);
+            let holder = match holder.trim() {
+                "" => "pid unknown".to_owned(),
+                pid => format!("pid {pid}"),
+            };
+            Err(StoreError::Locked { path: data_dir.display().to_string(), holder })
+        }
+        Err(std::fs::TryLockError::Error(source)) => Err(io(source)),
+    }
+}

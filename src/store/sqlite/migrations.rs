@@ -1,0 +1,129 @@
+//! Versioned schema migrations. The schema version lives in SQLite's `user_version`; each
+//! entry of [`MIGRATIONS`] moves it up by one, inside one transaction.
+//!
+//! Records are kept whole as JSON in a `record` column; the other columns exist to be indexed,
+//! filtered on and constrained.
+
+use rusqlite::Connection;
+
+use crate::store::StoreError;
+
+/// Migration `i` moves the schema from version `i` to `i + 1`. Append only; never edit a
+/// migration that has shipped.
+pub const MIGRATIONS: &[&str] = &[
+    // 1: organisations, keys, the job cache, candidates, resumes, applications, idempotency.
+    r#"
+    CREATE TABLE organizations (
+        seq INTEGER PRIMARY KEY,
+        id TEXT NOT NULL UNIQUE,
+        name TEXT NOT NULL,
+        created_at INTEGER NOT NULL
+    ) STRICT;
+
+    CREATE TABLE api_keys (
+        seq INTEGER PRIMARY KEY,
+        id TEXT NOT NULL UNIQUE,
+        org_id TEXT NOT NULL REFERENCES organizations(id),
+        name TEXT NOT NULL,
+        prefix TEXT NOT NULL,
+        secret_hash TEXT NOT NULL UNIQUE,
+        created_at INTEGER NOT NULL,
+        expires_at INTEGER,
+        revoked_at INTEGER,
+        last_used_at INTEGER,
+        usage_count INTEGER NOT NULL DEFAULT 0
+    ) STRICT;
+    CREATE INDEX api_keys_by_org ON api_keys(org_id, seq);
+
+    CREATE TABLE jobs (
+        seq INTEGER PRIMARY KEY,
+        id TEXT NOT NULL UNIQUE,
+        org_id TEXT NOT NULL REFERENCES organizations(id),
+        external_id TEXT,
+        status TEXT NOT NULL,
+        updated_at INTEGER NOT NULL,
+        record TEXT NOT NULL,
+        UNIQUE (org_id, external_id)
+    ) STRICT;
+    CREATE INDEX jobs_by_org ON jobs(org_id, seq);
+
+    CREATE TABLE candidates (
+        seq INTEGER PRIMARY KEY,
+        id TEXT NOT NULL UNIQUE,
+        org_id TEXT NOT NULL REFERENCES organizations(id),
+        external_id TEXT,
+        updated_at INTEGER NOT NULL,
+        record TEXT NOT NULL,
+        UNIQUE (org_id, external_id)
+    ) STRICT;
+
+    CREATE TABLE resumes (
+        candidate_id TEXT PRIMARY KEY REFERENCES candidates(id),
+        org_id TEXT NOT NULL,
+        record TEXT NOT NULL
+    ) STRICT;
+
+    CREATE TABLE applications (
+        seq INTEGER PRIMARY KEY,
+        id TEXT NOT NULL UNIQUE,
+        org_id TEXT NOT NULL REFERENCES organizations(id),
+        job_id TEXT NOT NULL REFERENCES jobs(id),
+        candidate_id TEXT NOT NULL REFERENCES candidates(id),
+        external_id TEXT,
+        status TEXT NOT NULL,
+        updated_at INTEGER NOT NULL,
+        record TEXT NOT NULL,
+        UNIQUE (org_id, external_id)
+    ) STRICT;
+    CREATE INDEX applications_by_org ON applications(org_id, seq);
+    CREATE INDEX applications_by_job ON applications(org_id, job_id, seq);
+
+    CREATE TABLE idempotency_keys (
+        org_id TEXT NOT NULL,
+        key TEXT NOT NULL,
+        fingerprint TEXT NOT NULL,
+        state TEXT NOT NULL CHECK (state IN ('running', 'done')),
+        started_at INTEGER NOT NULL,
+        status INTEGER,
+        content_type TEXT,
+        body BLOB,
+        PRIMARY KEY (org_id, key)
+    ) STRICT;
+    CREATE INDEX idempotency_keys_by_age ON idempotency_keys(started_at);
+    "#,
+];
+
+/// The schema version this build writes.
+pub fn latest_version() -> i64 {
+    MIGRATIONS.len() as i64
+}
+
+/// The schema version of an open database (0 for a new, empty one).
+pub fn current_version(conn: &Connection) -> Result<i64, rusqlite::Error> {
+    conn.query_row("PRAGMA user_version", [], |row| row.get(0))
+}
+
+/// Refuses a database from a newer build before anything is written to it.
+pub fn check_not_newer(conn: &Connection) -> Result<i64, StoreError> {
+    let found = current_version(conn)?;
+    if found > latest_version() {
+        return Err(StoreError::NewerSchema { found, supported: latest_version() });
+    }
+    Ok(found)
+}
+
+/// Applies every migration the database has not seen yet.
+pub fn apply(conn: &mut Connection) -> Result<(), StoreError> {
+    let found = check_not_newer(conn)?;
+    for (index, sql) in MIGRATIONS.iter().enumerate().skip(found as usize) {
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Exclusive)?;
+        // Another process may have migrated while this one waited for the lock.
+        if current_version(&tx)? > index as i64 {
+            continue;
+        }
+        tx.execute_batch(sql)?;
+        tx.pragma_update(None, "user_version", index as i64 + 1)?;
+        tx.commit()?;
+    }
+    Ok(())
+}

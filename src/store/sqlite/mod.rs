@@ -1,0 +1,734 @@
+//! The embedded default store: one SQLite database in WAL mode inside the data directory.
+//!
+//! `engine` owns connections, the group-committing writer thread and the server lock;
+//! this module maps the [`Store`] operations to SQL.
+
+mod engine;
+pub mod migrations;
+
+use std::path::Path;
+
+use async_trait::async_trait;
+use jiff::Timestamp;
+use rusqlite::{Connection, OptionalExtension, params};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use self::engine::Engine;
+use super::{
+    ApplicationQuery, Export, ExportedKey, ExportedRecord, IdempotencyBegin, IdempotencyClaim, JobQuery, KeyUsage,
+    NewApiKey, NewApplication, Rejection, Store, StoreError, StoredResponse, Upserted,
+};
+use crate::domain::ids::IdKind;
+use crate::domain::{
+    ApiKey, Application, ApplicationStatus, Candidate, Cursor, Job, JobFields, JobPatch, Organization, Page, Resume,
+};
+
+/// The database file inside the data directory.
+pub const DB_FILE: &str = "public-api.sqlite3";
+/// The file `serve` locks so that only one server uses a data directory.
+pub const LOCK_FILE: &str = "serve.lock";
+
+/// How the store is opened.
+#[derive(Debug, Clone, Copy)]
+pub enum Access {
+    /// For `serve`: takes the data directory's lock, so a second server gets a clear error.
+    Server,
+    /// For the admin commands (`keys`, `orgs`, `export`), which may run beside a server:
+    /// SQLite's own locking keeps concurrent writers safe.
+    Admin,
+}
+
+/// The embedded store.
+pub struct SqliteStore {
+    engine: Engine,
+}
+
+impl SqliteStore {
+    /// Opens the store in `data_dir`, creating and migrating it as needed.
+    pub fn open(data_dir: &Path, access: Access) -> Result<SqliteStore, StoreError> {
+        let readers = std::thread::available_parallelism().map_or(2, |n| n.get()).clamp(2, 8);
+        let engine = Engine::open(data_dir, matches!(access, Access::Server), readers)?;
+        Ok(SqliteStore { engine })
+    }
+
+    /// Finishes queued writes and stops the writer thread.
+    pub fn close(&self) {
+        self.engine.close();
+    }
+}
+
+fn micros(t: Timestamp) -> i64 {
+    t.as_microsecond()
+}
+
+fn from_micros(us: i64) -> Result<Timestamp, StoreError> {
+    Timestamp::from_microsecond(us).map_err(|e| StoreError::Internal(format!("stored time out of range: {e}")))
+}
+
+fn opt_from_micros(us: Option<i64>) -> Result<Option<Timestamp>, StoreError> {
+    us.map(from_micros).transpose()
+}
+
+fn to_json<T: Serialize>(record: &T) -> Result<String, StoreError> {
+    serde_json::to_string(record).map_err(|e| StoreError::Internal(format!("record does not encode: {e}")))
+}
+
+fn from_json<T: DeserializeOwned>(text: &str) -> Result<T, StoreError> {
+    Ok(serde_json::from_str(text)?)
+}
+
+/// One record by a query that yields a single `record` column.
+fn one<T: DeserializeOwned>(
+    conn: &Connection,
+    sql: &str,
+    params: impl rusqlite::Params,
+) -> Result<Option<T>, StoreError> {
+    let text: Option<String> = conn.query_row(sql, params, |row| row.get(0)).optional()?;
+    text.map(|t| from_json(&t)).transpose()
+}
+
+/// A page of records from a query yielding `seq, record`, fetched with `limit + 1` rows.
+fn page<T: DeserializeOwned>(
+    conn: &Connection,
+    sql: &str,
+    params: impl rusqlite::Params,
+    limit: u32,
+) -> Result<Page<T>, StoreError> {
+    let mut stmt = conn.prepare_cached(sql)?;
+    let rows = stmt.query_map(params, |row| Ok((row.get::<_, i64>(0)?, row.get::<_, String>(1)?)))?;
+    let mut items = Vec::with_capacity(limit as usize);
+    let mut last_seq = None;
+    let mut more = false;
+    for row in rows {
+        let (seq, text) = row?;
+        if items.len() == limit as usize {
+            more = true;
+            break;
+        }
+        items.push(from_json(&text)?);
+        last_seq = Some(seq);
+    }
+    let next = if more { last_seq.map(|after_seq| Cursor { after_seq }) } else { None };
+    Ok(Page { items, next })
+}
+
+const KEY_COLUMNS: &str = "id, org_id, name, prefix, created_at, expires_at, revoked_at, last_used_at, usage_count";
+
+fn key_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<(ApiKey, [Option<i64>; 4], i64)> {
+    Ok((
+        ApiKey {
+            id: row.get(0)?,
+            org_id: row.get(1)?,
+            name: row.get(2)?,
+            prefix: row.get(3)?,
+            created_at: Timestamp::UNIX_EPOCH,
+            expires_at: None,
+            revoked_at: None,
+            last_used_at: None,
+            usage_count: row.get::<_, i64>(8)?.max(0) as u64,
+        },
+        [row.get(5)?, row.get(6)?, row.get(7)?, None],
+        row.get(4)?,
+    ))
+}
+
+fn finish_key((mut key, times, created): (ApiKey, [Option<i64>; 4], i64)) -> Result<ApiKey, StoreError> {
+    key.created_at = from_micros(created)?;
+    key.expires_at = opt_from_micros(times[0])?;
+    key.revoked_at = opt_from_micros(times[1])?;
+    key.last_used_at = opt_from_micros(times[2])?;
+    Ok(key)
+}
+
+fn query_keys(conn: &Connection, sql: &str, params: impl rusqlite::Params) -> Result<Vec<ApiKey>, StoreError> {
+    let mut stmt = conn.prepare_cached(sql)?;
+    let rows = stmt.query_map(params, key_from_row)?;
+    rows.map(|row| finish_key(row?)).collect()
+}
+
+fn insert_job(conn: &Connection, org_id: &str, job: &Job) -> Result<(), StoreError> {
+    conn.prepare_cached(
+        "INSERT INTO jobs (id, org_id, external_id, status, updated_at, record) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    )?
+    .execute(params![
+        job.id,
+        org_id,
+        job.external_id,
+        job.status.as_str(),
+        micros(job.updated_at),
+        to_json(job)?
+    ])?;
+    Ok(())
+}
+
+fn save_job(conn: &Connection, org_id: &str, job: &Job) -> Result<(), StoreError> {
+    conn.prepare_cached("UPDATE jobs SET status = ?3, updated_at = ?4, record = ?5 WHERE org_id = ?1 AND id = ?2")?
+        .execute(params![org_id, job.id, job.status.as_str(), micros(job.updated_at), to_json(job)?])?;
+    Ok(())
+}
+
+fn save_application(conn: &Connection, org_id: &str, app: &Application) -> Result<(), StoreError> {
+    conn.prepare_cached(
+        "UPDATE applications SET status = ?3, updated_at = ?4, record = ?5 WHERE org_id = ?1 AND id = ?2",
+    )?
+    .execute(params![org_id, app.id, app.status.as_str(), micros(app.updated_at), to_json(app)?])?;
+    Ok(())
+}
+
+fn all_records<T: DeserializeOwned>(conn: &Connection, table: &str) -> Result<Vec<ExportedRecord<T>>, StoreError> {
+    let order = if table == "resumes" { "candidate_id" } else { "seq" };
+    let mut stmt = conn.prepare(&format!("SELECT org_id, record FROM {table} ORDER BY {order}"))?;
+    let rows = stmt.query_map([], |row| Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?)))?;
+    rows.map(|row| {
+        let (organization_id, text) = row?;
+        Ok(ExportedRecord { organization_id, record: from_json(&text)? })
+    })
+    .collect()
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn ping(&self) -> Result<(), StoreError> {
+        self.engine.read(|conn| Ok(conn.query_row("SELECT count(*) FROM organizations", [], |_| Ok(()))?)).await
+    }
+
+    async fn create_organization(&self, id: String, name: String, now: Timestamp) -> Result<Organization, StoreError> {
+        self.engine
+            .write(move |conn| {
+                conn.execute(
+                    "INSERT INTO organizations (id, name, created_at) VALUES (?1, ?2, ?3)",
+                    params![id, name, micros(now)],
+                )?;
+                Ok(Organization { id, name, created_at: now })
+            })
+            .await
+    }
+
+    async fn list_organizations(&self) -> Result<Vec<Organization>, StoreError> {
+        self.engine
+            .read(|conn| {
+                let mut stmt = conn.prepare("SELECT id, name, created_at FROM organizations ORDER BY seq")?;
+                let rows = stmt.query_map([], |row| Ok((row.get(0)?, row.get(1)?, row.get::<_, i64>(2)?)))?;
+                rows.map(|row| {
+                    let (id, name, created) = row?;
+                    Ok(Organization { id, name, created_at: from_micros(created)? })
+                })
+                .collect()
+            })
+            .await
+    }
+
+    async fn get_organization(&self, id: &str) -> Result<Option<Organization>, StoreError> {
+        let id = id.to_owned();
+        self.engine
+            .read(move |conn| {
+                let row = conn
+                    .query_row("SELECT id, name, created_at FROM organizations WHERE id = ?1", [id], |row| {
+                        Ok((row.get(0)?, row.get(1)?, row.get::<_, i64>(2)?))
+                    })
+                    .optional()?;
+                row.map(|(id, name, created)| Ok(Organization { id, name, created_at: from_micros(created)? }))
+                    .transpose()
+            })
+            .await
+    }
+
+    async fn create_api_key(&self, key: NewApiKey) -> Result<ApiKey, StoreError> {
+        self.engine
+            .write(move |conn| {
+                conn.execute(
+                    "INSERT INTO api_keys (id, org_id, name, prefix, secret_hash, created_at, expires_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                    params![
+                        key.id,
+                        key.org_id,
+                        key.name,
+                        key.prefix,
+                        key.secret_hash,
+                        micros(key.created_at),
+                        key.expires_at.map(micros)
+                    ],
+                )?;
+                Ok(ApiKey {
+                    id: key.id,
+                    org_id: key.org_id,
+                    name: key.name,
+                    prefix: key.prefix,
+                    created_at: key.created_at,
+                    expires_at: key.expires_at,
+                    revoked_at: None,
+                    last_used_at: None,
+                    usage_count: 0,
+                })
+            })
+            .await
+    }
+
+    async fn list_api_keys(&self, org_id: &str) -> Result<Vec<ApiKey>, StoreError> {
+        let org_id = org_id.to_owned();
+        self.engine
+            .read(move |conn| {
+                query_keys(
+                    conn,
+                    &format!("SELECT {KEY_COLUMNS} FROM api_keys WHERE org_id = ?1 ORDER BY seq"),
+                    [org_id],
+                )
+            })
+            .await
+    }
+
+    async fn find_api_key(&self, secret_hash: &str) -> Result<Option<ApiKey>, StoreError> {
+        let secret_hash = secret_hash.to_owned();
+        self.engine
+            .read(move |conn| {
+                Ok(query_keys(
+                    conn,
+                    &format!("SELECT {KEY_COLUMNS} FROM api_keys WHERE secret_hash = ?1"),
+                    [secret_hash],
+                )?
+                .pop())
+            })
+            .await
+    }
+
+    async fn revoke_api_key(&self, org_id: &str, key_id: &str, now: Timestamp) -> Result<Option<ApiKey>, StoreError> {
+        let (org_id, key_id) = (org_id.to_owned(), key_id.to_owned());
+        self.engine
+            .write(move |conn| {
+                conn.execute(
+                    "UPDATE api_keys SET revoked_at = coalesce(revoked_at, ?3) WHERE org_id = ?1 AND id = ?2",
+                    params![org_id, key_id, micros(now)],
+                )?;
+                Ok(query_keys(
+                    conn,
+                    &format!("SELECT {KEY_COLUMNS} FROM api_keys WHERE org_id = ?1 AND id = ?2"),
+                    params![org_id, key_id],
+                )?
+                .pop())
+            })
+            .await
+    }
+
+    async fn record_key_usage(&self, usage: Vec<KeyUsage>) -> Result<(), StoreError> {
+        if usage.is_empty() {
+            return Ok(());
+        }
+        self.engine
+            .write(move |conn| {
+                let mut stmt = conn.prepare_cached(
+                    "UPDATE api_keys SET usage_count = usage_count + ?2,
+                     last_used_at = max(coalesce(last_used_at, 0), ?3) WHERE id = ?1",
+                )?;
+                for u in usage {
+                    stmt.execute(params![u.key_id, u.uses as i64, micros(u.last_used_at)])?;
+                }
+                Ok(())
+            })
+            .await
+    }
+
+    async fn upsert_job(&self, org_id: &str, fields: JobFields, now: Timestamp) -> Result<(Job, Upserted), StoreError> {
+        let org_id = org_id.to_owned();
+        self.engine
+            .write(move |conn| {
+                if let Some(external_id) = &fields.external_id {
+                    let existing: Option<Job> = one(
+                        conn,
+                        "SELECT record FROM jobs WHERE org_id = ?1 AND external_id = ?2",
+                        params![org_id, external_id],
+                    )?;
+                    if let Some(mut job) = existing {
+                        let before = job.clone();
+                        fields.replace(&mut job, now);
+                        if same_content(&before, &job) {
+                            return Ok((before, Upserted::Existing));
+                        }
+                        save_job(conn, &org_id, &job)?;
+                        return Ok((job, Upserted::Existing));
+                    }
+                }
+                let job = fields.into_job(IdKind::Job.new_id(), now);
+                insert_job(conn, &org_id, &job)?;
+                Ok((job, Upserted::Created))
+            })
+            .await
+    }
+
+    async fn get_job(&self, org_id: &str, job_id: &str) -> Result<Option<Job>, StoreError> {
+        let (org_id, job_id) = (org_id.to_owned(), job_id.to_owned());
+        self.engine
+            .read(move |conn| {
+                one(conn, "SELECT record FROM jobs WHERE org_id = ?1 AND id = ?2", params![org_id, job_id])
+            })
+            .await
+    }
+
+    async fn find_job_by_external_id(&self, org_id: &str, external_id: &str) -> Result<Option<Job>, StoreError> {
+        let (org_id, external_id) = (org_id.to_owned(), external_id.to_owned());
+        self.engine
+            .read(move |conn| {
+                one(
+                    conn,
+                    "SELECT record FROM jobs WHERE org_id = ?1 AND external_id = ?2",
+                    params![org_id, external_id],
+                )
+            })
+            .await
+    }
+
+    async fn update_job(
+        &self,
+        org_id: &str,
+        job_id: &str,
+        patch: JobPatch,
+        now: Timestamp,
+    ) -> Result<Option<Job>, StoreError> {
+        let (org_id, job_id) = (org_id.to_owned(), job_id.to_owned());
+        self.engine
+            .write(move |conn| {
+                let Some(mut job) =
+                    one::<Job>(conn, "SELECT record FROM jobs WHERE org_id = ?1 AND id = ?2", params![org_id, job_id])?
+                else {
+                    return Ok(None);
+                };
+                if patch.apply(&mut job, now) {
+                    save_job(conn, &org_id, &job)?;
+                }
+                Ok(Some(job))
+            })
+            .await
+    }
+
+    async fn list_jobs(&self, org_id: &str, query: JobQuery) -> Result<Page<Job>, StoreError> {
+        let org_id = org_id.to_owned();
+        self.engine
+            .read(move |conn| {
+                page(
+                    conn,
+                    "SELECT seq, record FROM jobs
+                     WHERE org_id = ?1 AND seq > ?2
+                       AND (?3 IS NULL OR updated_at > ?3)
+                       AND (?4 IS NULL OR status = ?4)
+                     ORDER BY seq LIMIT ?5",
+                    params![
+                        org_id,
+                        query.after.map_or(0, |c| c.after_seq),
+                        query.updated_after.map(micros),
+                        query.status.map(|s| s.as_str()),
+                        query.limit + 1
+                    ],
+                    query.limit,
+                )
+            })
+            .await
+    }
+
+    async fn create_application(
+        &self,
+        org_id: &str,
+        new: NewApplication,
+        now: Timestamp,
+    ) -> Result<(Application, Upserted), StoreError> {
+        let org_id = org_id.to_owned();
+        self.engine.write(move |conn| create_application_in(conn, &org_id, new, now)).await
+    }
+
+    async fn get_application(&self, org_id: &str, application_id: &str) -> Result<Option<Application>, StoreError> {
+        let (org_id, id) = (org_id.to_owned(), application_id.to_owned());
+        self.engine
+            .read(move |conn| {
+                one(conn, "SELECT record FROM applications WHERE org_id = ?1 AND id = ?2", params![org_id, id])
+            })
+            .await
+    }
+
+    async fn list_applications(&self, org_id: &str, query: ApplicationQuery) -> Result<Page<Application>, StoreError> {
+        let org_id = org_id.to_owned();
+        self.engine
+            .read(move |conn| {
+                page(
+                    conn,
+                    "SELECT seq, record FROM applications
+                     WHERE org_id = ?1 AND seq > ?2
+                       AND (?3 IS NULL OR updated_at > ?3)
+                       AND (?4 IS NULL OR job_id = ?4)
+                       AND (?5 IS NULL OR status = ?5)
+                     ORDER BY seq LIMIT ?6",
+                    params![
+                        org_id,
+                        query.after.map_or(0, |c| c.after_seq),
+                        query.updated_after.map(micros),
+                        query.job_id,
+                        query.status.map(|s| s.as_str()),
+                        query.limit + 1
+                    ],
+                    query.limit,
+                )
+            })
+            .await
+    }
+
+    async fn cancel_application(
+        &self,
+        org_id: &str,
+        application_id: &str,
+        reason: String,
+        now: Timestamp,
+    ) -> Result<Option<Application>, StoreError> {
+        let (org_id, id) = (org_id.to_owned(), application_id.to_owned());
+        self.engine
+            .write(move |conn| {
+                let Some(mut app) = one::<Application>(
+                    conn,
+                    "SELECT record FROM applications WHERE org_id = ?1 AND id = ?2",
+                    params![org_id, id],
+                )?
+                else {
+                    return Ok(None);
+                };
+                match app.status {
+                    ApplicationStatus::Cancelled => return Ok(Some(app)),
+                    status if status.is_final() => return Err(Rejection::NotCancellable { status }.into()),
+                    _ => {}
+                }
+                app.transition(ApplicationStatus::Cancelled, Some(reason), now);
+                save_application(conn, &org_id, &app)?;
+                Ok(Some(app))
+            })
+            .await
+    }
+
+    async fn get_candidate(&self, org_id: &str, candidate_id: &str) -> Result<Option<Candidate>, StoreError> {
+        let (org_id, id) = (org_id.to_owned(), candidate_id.to_owned());
+        self.engine
+            .read(move |conn| {
+                one(conn, "SELECT record FROM candidates WHERE org_id = ?1 AND id = ?2", params![org_id, id])
+            })
+            .await
+    }
+
+    async fn get_resume(&self, org_id: &str, candidate_id: &str) -> Result<Option<Resume>, StoreError> {
+        let (org_id, id) = (org_id.to_owned(), candidate_id.to_owned());
+        self.engine
+            .read(move |conn| {
+                one(conn, "SELECT record FROM resumes WHERE org_id = ?1 AND candidate_id = ?2", params![org_id, id])
+            })
+            .await
+    }
+
+    async fn idempotency_begin(&self, claim: IdempotencyClaim) -> Result<IdempotencyBegin, StoreError> {
+        self.engine.write(move |conn| idempotency_begin_in(conn, claim)).await
+    }
+
+    async fn idempotency_finish(&self, org_id: &str, key: &str, response: StoredResponse) -> Result<(), StoreError> {
+        let (org_id, key) = (org_id.to_owned(), key.to_owned());
+        self.engine
+            .write(move |conn| {
+                conn.execute(
+                    "UPDATE idempotency_keys SET state = 'done', status = ?3, content_type = ?4, body = ?5
+                     WHERE org_id = ?1 AND key = ?2",
+                    params![org_id, key, response.status, response.content_type, response.body],
+                )?;
+                Ok(())
+            })
+            .await
+    }
+
+    async fn idempotency_release(&self, org_id: &str, key: &str) -> Result<(), StoreError> {
+        let (org_id, key) = (org_id.to_owned(), key.to_owned());
+        self.engine
+            .write(move |conn| {
+                conn.execute(
+                    "DELETE FROM idempotency_keys WHERE org_id = ?1 AND key = ?2 AND state = 'running'",
+                    params![org_id, key],
+                )?;
+                Ok(())
+            })
+            .await
+    }
+
+    async fn export(&self) -> Result<Export, StoreError> {
+        let organizations = self.list_organizations().await?;
+        self.engine
+            .read(move |conn| {
+                let mut stmt = conn.prepare(&format!("SELECT {KEY_COLUMNS} FROM api_keys ORDER BY seq"))?;
+                let api_keys = stmt
+                    .query_map([], key_from_row)?
+                    .map(|row| {
+                        let key = finish_key(row?)?;
+                        Ok(ExportedKey { organization_id: key.org_id.clone(), key })
+                    })
+                    .collect::<Result<Vec<_>, StoreError>>()?;
+                Ok(Export {
+                    schema_version: migrations::current_version(conn)?,
+                    organizations,
+                    api_keys,
+                    jobs: all_records(conn, "jobs")?,
+                    candidates: all_records(conn, "candidates")?,
+                    resumes: all_records(conn, "resumes")?,
+                    applications: all_records(conn, "applications")?,
+                })
+            })
+            .await
+    }
+}
+
+/// Whether an upsert changed nothing the client sent (so `updated_at` must not move).
+fn same_content(before: &Job, after: &Job) -> bool {
+    let mut after = after.clone();
+    after.updated_at = before.updated_at;
+    *before == after
+}
+
+fn create_application_in(
+    conn: &Connection,
+    org_id: &str,
+    new: NewApplication,
+    now: Timestamp,
+) -> Result<(Application, Upserted), StoreError> {
+    let job: Job = one(conn, "SELECT record FROM jobs WHERE org_id = ?1 AND id = ?2", params![org_id, new.job_id])?
+        .ok_or_else(|| Rejection::JobNotFound(new.job_id.clone()))?;
+
+    if let Some(external_id) = &new.external_id {
+        let existing: Option<Application> = one(
+            conn,
+            "SELECT record FROM applications WHERE org_id = ?1 AND external_id = ?2",
+            params![org_id, external_id],
+        )?;
+        if let Some(app) = existing {
+            if app.job_id != job.id {
+                return Err(Rejection::ApplicationExternalIdTaken {
+                    external_id: external_id.clone(),
+                    application_id: app.id,
+                }
+                .into());
+            }
+            return Ok((app, Upserted::Existing));
+        }
+    }
+    if job.status == crate::domain::JobStatus::Closed {
+        return Err(Rejection::JobClosed(job.id).into());
+    }
+
+    let has_resume = new.resume.is_some();
+    let existing: Option<Candidate> = match &new.candidate.external_id {
+        Some(external_id) => one(
+            conn,
+            "SELECT record FROM candidates WHERE org_id = ?1 AND external_id = ?2",
+            params![org_id, external_id],
+        )?,
+        None => None,
+    };
+    let candidate = match existing {
+        Some(mut candidate) => {
+            new.candidate.update(&mut candidate, now);
+            if has_resume && !candidate.has_resume {
+                candidate.has_resume = true;
+                candidate.updated_at = now;
+            }
+            conn.prepare_cached("UPDATE candidates SET updated_at = ?3, record = ?4 WHERE org_id = ?1 AND id = ?2")?
+                .execute(params![org_id, candidate.id, micros(candidate.updated_at), to_json(&candidate)?])?;
+            candidate
+        }
+        None => {
+            let candidate = new.candidate.into_candidate(IdKind::Candidate.new_id(), has_resume, now);
+            conn.prepare_cached(
+                "INSERT INTO candidates (id, org_id, external_id, updated_at, record) VALUES (?1, ?2, ?3, ?4, ?5)",
+            )?
+            .execute(params![
+                candidate.id,
+                org_id,
+                candidate.external_id,
+                micros(now),
+                to_json(&candidate)?
+            ])?;
+            candidate
+        }
+    };
+    if let Some(content) = new.resume {
+        let resume = Resume { candidate_id: candidate.id.clone(), content, received_at: now };
+        conn.prepare_cached(
+            "INSERT INTO resumes (candidate_id, org_id, record) VALUES (?1, ?2, ?3)
+             ON CONFLICT (candidate_id) DO UPDATE SET record = excluded.record",
+        )?
+        .execute(params![candidate.id, org_id, to_json(&resume)?])?;
+    }
+
+    let mut app = Application {
+        id: IdKind::Application.new_id(),
+        external_id: new.external_id,
+        job_id: job.id.clone(),
+        job_external_id: job.external_id.clone(),
+        candidate_id: candidate.id.clone(),
+        candidate_external_id: candidate.external_id.clone(),
+        status: ApplicationStatus::Pending,
+        status_history: Vec::new(),
+        metadata: new.metadata,
+        created_at: now,
+        updated_at: now,
+    };
+    app.transition(ApplicationStatus::Pending, None, now);
+    conn.prepare_cached(
+        "INSERT INTO applications (id, org_id, job_id, candidate_id, external_id, status, updated_at, record)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+    )?
+    .execute(params![
+        app.id,
+        org_id,
+        app.job_id,
+        app.candidate_id,
+        app.external_id,
+        app.status.as_str(),
+        micros(now),
+        to_json(&app)?
+    ])?;
+    Ok((app, Upserted::Created))
+}
+
+fn idempotency_begin_in(conn: &Connection, claim: IdempotencyClaim) -> Result<IdempotencyBegin, StoreError> {
+    let now = micros(claim.now);
+    let retention = claim.retention.as_micros() as i64;
+    let abandon_after = claim.abandon_after.as_micros() as i64;
+    // Forget expired keys a few at a time, so the table stays small without a sweeper task.
+    conn.prepare_cached(
+        "DELETE FROM idempotency_keys WHERE rowid IN
+         (SELECT rowid FROM idempotency_keys WHERE started_at <= ?1 ORDER BY started_at LIMIT 16)",
+    )?
+    .execute([now - retention])?;
+
+    type Row = (String, String, i64, Option<u16>, Option<String>, Option<Vec<u8>>);
+    let row: Option<Row> = conn
+        .query_row(
+            "SELECT fingerprint, state, started_at, status, content_type, body
+             FROM idempotency_keys WHERE org_id = ?1 AND key = ?2",
+            params![claim.org_id, claim.key],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?)),
+        )
+        .optional()?;
+    let Some((fingerprint, state, started_at, status, content_type, body)) = row else {
+        conn.execute(
+            "INSERT INTO idempotency_keys (org_id, key, fingerprint, state, started_at) VALUES (?1, ?2, ?3, 'running', ?4)",
+            params![claim.org_id, claim.key, claim.fingerprint, now],
+        )?;
+        return Ok(IdempotencyBegin::Proceed);
+    };
+    if fingerprint != claim.fingerprint {
+        return Ok(IdempotencyBegin::Mismatch);
+    }
+    if state == "done" {
+        return Ok(IdempotencyBegin::Replay(StoredResponse {
+            status: status.unwrap_or(200),
+            content_type,
+            body: body.unwrap_or_default(),
+        }));
+    }
+    if started_at + abandon_after <= now {
+        conn.execute(
+            "UPDATE idempotency_keys SET started_at = ?3 WHERE org_id = ?1 AND key = ?2",
+            params![claim.org_id, claim.key, now],
+        )?;
+        return Ok(IdempotencyBegin::Proceed);
+    }
+    Ok(IdempotencyBegin::InProgress)
+}

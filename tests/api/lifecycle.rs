@@ -1,0 +1,148 @@
+//! Start-up, shutdown, restart, the data directory and the admin commands.
+
+use std::process::Command;
+use std::sync::Arc;
+
+use public_api::clock::SystemClock;
+use public_api::server::{ServeError, Server};
+use public_api::store::StoreError;
+use serde_json::json;
+
+use crate::support::{TestApp, application, config};
+
+const BIN: &str = env!("CARGO_BIN_EXE_public-api");
+
+#[tokio::test]
+async fn writes_survive_a_restart() {
+    let app = TestApp::start().await;
+    let job = app.job("REQ-1").await;
+    let created = app.post("/v1/applications", application(&job)).await.expect(201).clone();
+    let app = app.restart().await;
+    let job_after = app.get(&format!("/v1/jobs/{job}")).await;
+    assert_eq!(job_after.expect(200)["external_id"], "REQ-1");
+    let app_after = app.get(&format!("/v1/applications/{}", created["id"].as_str().unwrap())).await;
+    assert_eq!(app_after.expect(200), &created);
+    let keys = app.get("/v1/api-keys").await;
+    assert!(keys.expect(200)["data"][0]["usage_count"].as_u64().unwrap() >= 3, "usage was flushed at shutdown");
+}
+
+#[tokio::test]
+async fn a_second_server_on_the_same_data_dir_is_refused() {
+    let app = TestApp::start().await;
+    let second = Server::start(config(&app.dir), Arc::new(SystemClock)).await;
+    match second {
+        Err(ServeError::Store(StoreError::Locked { holder, .. })) => {
+            assert!(holder.contains(&std::process::id().to_string()), "{holder}")
+        }
+        Err(other) => panic!("wrong error: {other}"),
+        Ok(_) => panic!("a second server started"),
+    }
+    app.get("/healthz").await.expect(200);
+}
+
+#[tokio::test]
+async fn unusable_data_dirs_fail_clearly_and_are_left_alone() {
+    // Not a database.
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join(public_api::store::sqlite::DB_FILE);
+    std::fs::write(&db, vec![0x42u8; 8192]).unwrap();
+    let err = Server::start(config(&dir), Arc::new(SystemClock)).await.err().expect("refused");
+    assert!(err.to_string().contains("not a SQLite database"), "{err}");
+    assert_eq!(std::fs::read(&db).unwrap(), vec![0x42u8; 8192], "file untouched");
+
+    // From a newer version.
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join(public_api::store::sqlite::DB_FILE);
+    {
+        let conn = rusqlite::Connection::open(&db).unwrap();
+        conn.pragma_update(None, "user_version", 999).unwrap();
+    }
+    let before = std::fs::read(&db).unwrap();
+    let err = Server::start(config(&dir), Arc::new(SystemClock)).await.err().expect("refused");
+    assert!(err.to_string().contains("newer"), "{err}");
+    assert_eq!(std::fs::read(&db).unwrap(), before, "file untouched");
+}
+
+#[tokio::test]
+async fn seed_files_upsert_jobs_and_applications() {
+    let seed_dir = tempfile::tempdir().unwrap();
+    let seed = seed_dir.path().join("seed.json");
+    std::fs::write(
+        &seed,
+        json!({
+            "jobs": [{"external_id": "REQ-1", "title": "Driver"}, {"external_id": "REQ-2", "title": "Cook", "interview_type": "video"}],
+            "applications": [{"job_external_id": "REQ-1", "external_id": "APP-1",
+                              "candidate": {"first_name": "Ada", "last_name": "L", "phone": "+14155550123"}}]
+        })
+        .to_string(),
+    )
+    .unwrap();
+    let seed_path = seed.clone();
+    let app = TestApp::start_with(move |c| c.seed = Some(seed_path)).await;
+    let report = app.server.seeded().unwrap().clone();
+    assert_eq!((report.jobs_created, report.applications_created), (2, 1));
+    assert_eq!(app.get("/v1/jobs").await.expect(200)["data"].as_array().unwrap().len(), 2);
+
+    // Seeding again changes nothing.
+    let TestApp { server, dir, .. } = app;
+    server.shutdown().await.unwrap();
+    let mut c = config(&dir);
+    c.seed = Some(seed.clone());
+    let server = Server::start(c, Arc::new(SystemClock)).await.unwrap();
+    let report = server.seeded().unwrap();
+    assert_eq!((report.jobs_existing, report.applications_existing), (2, 1));
+    server.shutdown().await.unwrap();
+
+    // A bad seed names the item at fault.
+    std::fs::write(&seed, json!({"jobs": [{"title": "ok"}, {"title": ""}]}).to_string()).unwrap();
+    let mut c = config(&dir);
+    c.seed = Some(seed);
+    let err = Server::start(c, Arc::new(SystemClock)).await.err().expect("refused");
+    assert!(err.to_string().contains("jobs[1]"), "{err}");
+}
+
+fn run(args: &[&str]) -> (bool, String, String) {
+    let out = Command::new(BIN).args(args).env_remove("PUBLIC_API_DATA_DIR").output().expect("binary runs");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[tokio::test]
+async fn admin_commands_work_beside_a_running_server() {
+    let app = TestApp::start().await;
+    let dir = app.dir.path().to_str().unwrap().to_owned();
+    app.job("REQ-1").await;
+
+    let (ok, out, err) = run(&["--data-dir", &dir, "keys", "create", "--name", "from cli"]);
+    assert!(ok, "{err}");
+    let secret = out.lines().find(|l| l.starts_with("tenzo_pk_")).expect("secret printed").to_owned();
+    app.get_as(&secret, "/v1/jobs").await.expect(200);
+
+    let (ok, out, _) = run(&["--data-dir", &dir, "keys", "list"]);
+    assert!(ok && out.contains("from cli") && !out.contains(&secret), "{out}");
+
+    let key_id =
+        out.lines().find(|l| l.contains("from cli")).and_then(|l| l.split_whitespace().next()).unwrap().to_owned();
+    let (ok, _, err) = run(&["--data-dir", &dir, "keys", "revoke", &key_id]);
+    assert!(ok, "{err}");
+    app.get_as(&secret, "/v1/jobs").await.expect_problem(401, "api_key_revoked");
+
+    let (ok, out, err) = run(&["--data-dir", &dir, "orgs", "create", "--name", "Acme"]);
+    assert!(ok, "{err}");
+    assert!(out.contains("Acme"));
+    let (ok, _, err) = run(&["--data-dir", &dir, "keys", "create"]);
+    assert!(!ok && err.contains("--org"), "two orgs need --org: {err}");
+
+    let (ok, out, err) = run(&["--data-dir", &dir, "export"]);
+    assert!(ok, "{err}");
+    let export: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(export["jobs"][0]["external_id"], "REQ-1");
+    assert_eq!(export["organizations"].as_array().unwrap().len(), 2);
+    assert!(!out.contains("secret_hash"));
+
+    let (ok, _, err) = run(&["--data-dir", &dir, "serve", "--addr", "127.0.0.1:0"]);
+    assert!(!ok && err.contains("in use"), "a second server is refused: {err}");
+}

@@ -1,0 +1,12 @@
+//! The integration tests: one binary, a module per area. Each test starts its own server on
+//! 127.0.0.1:0 with a fresh data directory.
+
+mod applications;
+mod auth;
+mod errors;
+mod fuzz;
+mod idempotency;
+mod jobs;
+mod lifecycle;
+mod spec;
+mod support;

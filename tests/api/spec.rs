@@ -1,0 +1,83 @@
+//! The checked-in spec and the server agree.
+
+use serde_json::Value;
+
+use crate::support::TestApp;
+
+#[test]
+fn spec_is_up_to_date() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let problems = public_api::spec_files::check(root);
+    assert!(problems.is_empty(), "{}\nrun `cargo xtask spec` and commit the result", problems.join("\n"));
+}
+
+const METHODS: [&str; 5] = ["get", "post", "put", "patch", "delete"];
+
+fn concrete(path: &str) -> String {
+    path.replace("{job_id}", "job_00000000000000000000000000000000")
+        .replace("{application_id}", "app_00000000000000000000000000000000")
+        .replace("{candidate_id}", "cand_00000000000000000000000000000000")
+        .replace("{key_id}", "key_00000000000000000000000000000000")
+}
+
+/// Every documented operation is answered by a handler, every other method on a documented
+/// path is 405, and every operation documents its errors and security.
+#[tokio::test]
+async fn every_documented_operation_is_served_and_nothing_else() {
+    let app = TestApp::start().await;
+    let spec: Value = serde_json::from_str(&std::fs::read_to_string("spec/openapi.json").unwrap()).unwrap();
+    assert_eq!(spec["openapi"], "3.1.0");
+    let mut operations = 0;
+    for (path, item) in spec["paths"].as_object().unwrap() {
+        for method in METHODS {
+            let url = app.url(&concrete(path));
+            let request = app
+                .client
+                .request(method.to_uppercase().parse().unwrap(), url)
+                .bearer_auth(&app.key)
+                .header("content-type", "application/json")
+                .body("{}");
+            let r = app.send(request).await;
+            match item.get(method) {
+                Some(op) => {
+                    operations += 1;
+                    assert_ne!(r.json["code"], "route_not_found", "{method} {path}");
+                    assert_ne!(r.status, 405, "{method} {path}");
+                    assert!(op["operationId"].is_string());
+                    assert!(op["description"].is_string() || op["summary"].is_string(), "{method} {path}");
+                    let responses = op["responses"].as_object().unwrap();
+                    assert!(responses.contains_key("500"), "{method} {path}");
+                    if path.starts_with("/v1/") {
+                        assert!(responses.contains_key("401"), "{method} {path}");
+                        assert!(op["security"].is_array(), "{method} {path}");
+                    }
+                    if r.status < 500 {
+                        assert!(
+                            responses.contains_key(&r.status.to_string()),
+                            "{method} {path} answered {} which is not documented",
+                            r.status
+                        );
+                    }
+                }
+                None => assert_eq!(r.status, 405, "{method} {path} is not documented but answered"),
+            }
+        }
+    }
+    assert_eq!(operations, 17);
+}
+
+#[tokio::test]
+async fn the_served_spec_is_the_checked_in_spec_and_docs_are_offline() {
+    let app = TestApp::start().await;
+    let served = app.send(app.client.get(app.url("/openapi.json"))).await;
+    let checked_in: Value = serde_json::from_str(&std::fs::read_to_string("spec/openapi.json").unwrap()).unwrap();
+    assert_eq!(served.expect(200), &checked_in);
+    let page = app.send(app.client.get(app.url("/docs/"))).await;
+    assert_eq!(page.status, 200);
+    assert!(page.text.contains("swagger-ui"));
+    assert!(!page.text.contains("http://") && !page.text.contains("https://"), "no remote assets");
+    let init = app.send(app.client.get(app.url("/docs/swagger-initializer.js"))).await;
+    assert!(init.text.contains("/openapi.json"));
+    let bundle = app.send(app.client.get(app.url("/docs/swagger-ui-bundle.js"))).await;
+    assert!(bundle.status == 200 && bundle.text.len() > 100_000);
+}

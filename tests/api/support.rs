@@ -1,0 +1,153 @@
+//! A server per test, and a small HTTP client around it.
+
+use std::sync::Arc;
+
+use public_api::clock::{Clock, SystemClock};
+use public_api::domain::ids::IdKind;
+use public_api::keys;
+use public_api::server::{ServeConfig, Server};
+use serde_json::Value;
+use tempfile::TempDir;
+
+pub struct TestApp {
+    pub server: Server,
+    pub base: String,
+    /// A key of the default organisation.
+    pub key: String,
+    pub client: reqwest::Client,
+    pub dir: TempDir,
+}
+
+/// A response, with its body parsed as JSON when it is JSON.
+#[derive(Debug)]
+pub struct Resp {
+    pub status: u16,
+    pub headers: reqwest::header::HeaderMap,
+    pub text: String,
+    pub json: Value,
+}
+
+impl Resp {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    /// Asserts the status, showing the body when it differs.
+    #[track_caller]
+    pub fn expect(&self, status: u16) -> &Value {
+        assert_eq!(self.status, status, "unexpected status; body: {}", self.text);
+        &self.json
+    }
+
+    /// Asserts an RFC 9457 problem with this status and code.
+    #[track_caller]
+    pub fn expect_problem(&self, status: u16, code: &str) -> &Value {
+        assert_eq!(self.status, status, "unexpected status; body: {}", self.text);
+        assert_eq!(self.header("content-type"), Some("application/problem+json"), "not a problem: {}", self.text);
+        assert_eq!(self.json["code"], code, "body: {}", self.text);
+        assert_eq!(self.json["status"], status);
+        assert!(self.json["request_id"].is_string());
+        assert_eq!(self.json["request_id"].as_str(), self.header("x-request-id"));
+        &self.json
+    }
+}
+
+pub fn config(dir: &TempDir) -> ServeConfig {
+    let mut config = ServeConfig::new("127.0.0.1:0".parse().expect("loopback address"), dir.path().to_path_buf());
+    config.api.rate_limit = None;
+    config
+}
+
+impl TestApp {
+    pub async fn start() -> TestApp {
+        Self::start_with(|_| {}).await
+    }
+
+    pub async fn start_with(adjust: impl FnOnce(&mut ServeConfig)) -> TestApp {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut config = config(&dir);
+        adjust(&mut config);
+        let server = Server::start(config, Arc::new(SystemClock)).await.expect("server starts");
+        let key = server.bootstrap().expect("a fresh data dir is bootstrapped").key.secret.clone();
+        TestApp { base: format!("http://{}", server.local_addr()), server, key, client: reqwest::Client::new(), dir }
+    }
+
+    /// Shuts the server down and starts a new one on the same data directory.
+    pub async fn restart(self) -> TestApp {
+        let TestApp { server, key, dir, client, .. } = self;
+        server.shutdown().await.expect("clean shutdown");
+        let server = Server::start(config(&dir), Arc::new(SystemClock)).await.expect("server restarts");
+        assert!(server.bootstrap().is_none(), "a used data dir is not bootstrapped again");
+        TestApp { base: format!("http://{}", server.local_addr()), server, key, client, dir }
+    }
+
+    /// A new organisation and a key for it.
+    pub async fn other_org(&self) -> String {
+        let store = self.server.store();
+        let now = SystemClock.now();
+        let org = store.create_organization(IdKind::Organization.new_id(), "Other".into(), now).await.expect("org");
+        keys::issue(store.as_ref(), &org.id, "other", None, now).await.expect("key").secret
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    pub async fn send(&self, request: reqwest::RequestBuilder) -> Resp {
+        let response = request.send().await.expect("request is sent");
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let text = response.text().await.expect("body");
+        let json = serde_json::from_str(&text).unwrap_or(Value::Null);
+        Resp { status, headers, text, json }
+    }
+
+    pub async fn get(&self, path: &str) -> Resp {
+        self.get_as(&self.key, path).await
+    }
+
+    pub async fn get_as(&self, key: &str, path: &str) -> Resp {
+        self.send(self.client.get(self.url(path)).bearer_auth(key)).await
+    }
+
+    pub async fn post(&self, path: &str, body: Value) -> Resp {
+        self.post_as(&self.key, path, body).await
+    }
+
+    pub async fn post_as(&self, key: &str, path: &str, body: Value) -> Resp {
+        self.send(self.client.post(self.url(path)).bearer_auth(key).json(&body)).await
+    }
+
+    pub async fn patch(&self, path: &str, body: Value) -> Resp {
+        self.send(self.client.patch(self.url(path)).bearer_auth(&self.key).json(&body)).await
+    }
+
+    pub async fn delete(&self, path: &str) -> Resp {
+        self.send(self.client.delete(self.url(path)).bearer_auth(&self.key)).await
+    }
+
+    /// Creates a phone job and returns its id.
+    pub async fn job(&self, external_id: &str) -> String {
+        let r =
+            self.post("/v1/jobs", serde_json::json!({"title": "Delivery Driver", "external_id": external_id})).await;
+        r.expect(201)["id"].as_str().expect("id").to_owned()
+    }
+}
+
+/// A minimal valid application body for `job_id`.
+pub fn application(job_id: &str) -> Value {
+    serde_json::json!({
+        "job_id": job_id,
+        "candidate": {"first_name": "Ada", "last_name": "Lovelace", "phone": "+14155550123"}
+    })
+}
+
+/// Runs insta assertions with snapshots in the repository's `snapshots/` folder.
+#[macro_export]
+macro_rules! snapshot {
+    ($($arg:tt)*) => {{
+        let mut settings = insta::Settings::clone_current();
+        settings.set_snapshot_path(concat!(env!("CARGO_MANIFEST_DIR"), "/snapshots"));
+        settings.bind(|| insta::assert_json_snapshot!($($arg)*));
+    }};
+}

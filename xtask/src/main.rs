@@ -1,0 +1,103 @@
+//! `cargo xtask`: project chores in Rust, so they run wherever cargo does.
+//!
+//! - `cargo xtask spec [--check]`: write (or compare) the generated files under `spec/`.
+//! - `cargo xtask ci`: everything CI runs, stage by stage, stopping at the first failure.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode};
+use std::time::Instant;
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    match args.as_slice() {
+        ["spec"] => spec_write(),
+        ["spec", "--check"] => spec_check(),
+        ["ci"] => ci(),
+        _ => {
+            eprintln!("usage: cargo xtask spec [--check] | cargo xtask ci");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn project_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("."))
+}
+
+fn spec_write() -> ExitCode {
+    let root = project_root();
+    let dir = root.join(public_api::spec_files::SPEC_DIR);
+    let _ = std::fs::remove_dir_all(&dir);
+    for file in public_api::spec_files::generate() {
+        let path = root.join(&file.path);
+        if let Some(parent) = path.parent()
+            && let Err(e) = std::fs::create_dir_all(parent)
+        {
+            eprintln!("error: cannot create {}: {e}", parent.display());
+            return ExitCode::FAILURE;
+        }
+        if let Err(e) = std::fs::write(&path, &file.contents) {
+            eprintln!("error: cannot write {}: {e}", path.display());
+            return ExitCode::FAILURE;
+        }
+        println!("wrote {}", file.path);
+    }
+    ExitCode::SUCCESS
+}
+
+fn spec_check() -> ExitCode {
+    let problems = public_api::spec_files::check(&project_root());
+    if problems.is_empty() {
+        println!("spec/ matches the code");
+        return ExitCode::SUCCESS;
+    }
+    for p in &problems {
+        eprintln!("spec drift: {p}");
+    }
+    eprintln!("run `cargo xtask spec` and commit the result");
+    ExitCode::FAILURE
+}
+
+/// One CI stage: a name and the command that runs it.
+struct Stage {
+    name: &'static str,
+    program: &'static str,
+    args: &'static [&'static str],
+}
+
+const STAGES: &[Stage] = &[
+    Stage { name: "format", program: "cargo", args: &["fmt", "--all", "--check"] },
+    Stage {
+        name: "clippy",
+        program: "cargo",
+        args: &["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"],
+    },
+    Stage { name: "tests", program: "cargo", args: &["test", "--workspace"] },
+    Stage { name: "spec drift", program: "cargo", args: &["xtask", "spec", "--check"] },
+];
+
+fn ci() -> ExitCode {
+    let root = project_root();
+    let started = Instant::now();
+    for stage in STAGES {
+        let t = Instant::now();
+        let status = Command::new(stage.program).args(stage.args).current_dir(&root).env("CI", "true").status();
+        let seconds = t.elapsed().as_secs_f64();
+        let command = format!("{} {}", stage.program, stage.args.join(" "));
+        match status {
+            Ok(s) if s.success() => println!("ci: {:<12} ok      {seconds:>7.1} s", stage.name),
+            Ok(s) => {
+                println!("ci: {:<12} FAILED  {seconds:>7.1} s ({s})", stage.name);
+                println!("ci: reproduce with: CI=true {command}");
+                return ExitCode::FAILURE;
+            }
+            Err(e) => {
+                println!("ci: {:<12} FAILED  cannot run `{command}`: {e}", stage.name);
+                return ExitCode::FAILURE;
+            }
+        }
+    }
+    println!("ci: all stages passed in {:.1} s", started.elapsed().as_secs_f64());
+    ExitCode::SUCCESS
+}
