@@ -5,6 +5,7 @@
 //! running process and `cli` is the command line around it. See `ARCHITECTURE.md` for the map.
 
 pub mod api;
+pub mod ats;
 pub mod cli;
 pub mod clock;
 pub mod domain;

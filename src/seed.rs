@@ -10,11 +10,13 @@
 //! Give jobs and applications `external_id`s and seeding the same file twice changes nothing.
 
 use std::path::Path;
+use std::sync::Arc;
 
 use serde::Deserialize;
 
 use crate::api::applications::{self, CreateApplicationRequest};
 use crate::api::jobs::{self, CreateJobRequest};
+use crate::ats::PublicApiClient;
 use crate::clock::Clock;
 use crate::store::{Store, Upserted};
 
@@ -51,7 +53,12 @@ pub enum SeedError {
 }
 
 /// Upserts everything in the file into organisation `org_id`, in file order.
-pub async fn apply(store: &dyn Store, clock: &dyn Clock, org_id: &str, path: &Path) -> Result<SeedReport, SeedError> {
+pub async fn apply(
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+    org_id: &str,
+    path: &Path,
+) -> Result<SeedReport, SeedError> {
     let shown = path.display().to_string();
     let text = std::fs::read(path).map_err(|source| SeedError::Read { path: shown.clone(), source })?;
     let file: SeedFile = crate::api::extract::parse_json(&text)
@@ -63,14 +70,15 @@ pub async fn apply(store: &dyn Store, clock: &dyn Clock, org_id: &str, path: &Pa
         message: describe(&e.to_problem()),
     };
     for (i, job) in file.jobs.into_iter().enumerate() {
-        match jobs::submit(store, org_id, job, clock.now()).await {
+        match jobs::submit(store.as_ref(), org_id, job, clock.now()).await {
             Ok((_, Upserted::Created)) => report.jobs_created += 1,
             Ok((_, Upserted::Existing)) => report.jobs_existing += 1,
             Err(e) => return Err(item_error(format!("jobs[{i}]"), e)),
         }
     }
+    let ats = PublicApiClient::new(Arc::clone(&store), Arc::clone(&clock), org_id);
     for (i, application) in file.applications.into_iter().enumerate() {
-        match applications::submit(store, org_id, application, clock.now()).await {
+        match applications::submit(&ats, store.as_ref(), application).await {
             Ok((_, Upserted::Created)) => report.applications_created += 1,
             Ok((_, Upserted::Existing)) => report.applications_existing += 1,
             Err(e) => return Err(item_error(format!("applications[{i}]"), e)),

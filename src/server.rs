@@ -94,7 +94,7 @@ impl Server {
                     }
                     None => first_organization(store.as_ref()).await?.id,
                 };
-                Some(seed::apply(store.as_ref(), clock.as_ref(), &org_id, path).await?)
+                Some(seed::apply(Arc::clone(&store), Arc::clone(&clock), &org_id, path).await?)
             }
             None => None,
         };

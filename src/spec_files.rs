@@ -16,7 +16,13 @@ pub fn generate() -> Vec<SpecFile> {
     let openapi = crate::api::openapi()
         .to_pretty_json()
         .unwrap_or_else(|e| format!("failed to serialise the OpenAPI document: {e}"));
-    vec![SpecFile { path: format!("{SPEC_DIR}/openapi.json"), contents: openapi + "\n" }]
+    vec![
+        SpecFile { path: format!("{SPEC_DIR}/openapi.json"), contents: openapi + "\n" },
+        SpecFile {
+            path: format!("{SPEC_DIR}/ats-coverage.md"),
+            contents: crate::ats::capabilities::coverage_markdown(),
+        },
+    ]
 }
 
 /// Compares generated files with those under `root`; returns a line per difference.

@@ -11,6 +11,7 @@ use super::AppState;
 use super::extract::{ApiJson, Principal};
 use super::pagination::{ApiQuery, PageParams, query_result};
 use super::problem::ApiError;
+use crate::ats::{AtsClient, CandidateApplication, Created, PublicApiClient};
 use crate::domain::candidate::{MAX_NAME_CHARS, validate_resume_file, validate_resume_text};
 use crate::domain::ids::IdKind;
 use crate::domain::{
@@ -232,7 +233,7 @@ pub async fn create_application(
     principal: Principal,
     ApiJson(body): ApiJson<CreateApplicationRequest>,
 ) -> Result<(StatusCode, Json<Application>), ApiError> {
-    let (application, upserted) = submit(state.store.as_ref(), &principal.org_id, body, state.clock.now()).await?;
+    let (application, upserted) = submit(&state.ats(&principal), state.store.as_ref(), body).await?;
     let status = match upserted {
         Upserted::Created => StatusCode::CREATED,
         Upserted::Existing => StatusCode::OK,
@@ -240,32 +241,45 @@ pub async fn create_application(
     Ok((status, Json(application)))
 }
 
-/// Validates an application request, resolves its job and stores it: the whole of
-/// `POST /v1/applications` short of HTTP, shared with `serve --seed`.
+/// Validates an application request, resolves its job through the ATS provider and creates
+/// the application there: the whole of `POST /v1/applications` short of HTTP, shared with
+/// `serve --seed`.
 pub async fn submit(
+    ats: &PublicApiClient,
     store: &dyn Store,
-    org_id: &str,
     body: CreateApplicationRequest,
-    now: jiff::Timestamp,
 ) -> Result<(Application, Upserted), ApiError> {
-    let (job_ref, mut new) = body.validate().map_err(ApiError::validation)?;
+    let (job_ref, new) = body.validate().map_err(ApiError::validation)?;
     let job = match job_ref {
-        JobRef::Id(id) => {
-            let found = if IdKind::Job.matches(&id) { store.get_job(org_id, &id).await? } else { None };
-            found.ok_or_else(|| super::jobs::job_not_found(&id))?
+        JobRef::Id(id) => ats.get_job_by_job_id(&id).await?,
+        JobRef::External(ext) => {
+            // The job cache is also searchable by the caller's id; the provider reads by ours.
+            let found = store.find_job_by_external_id(ats.org_id(), &ext).await?.ok_or_else(|| {
+                ApiError::new(
+                    StatusCode::NOT_FOUND,
+                    "job_not_found",
+                    "Not found",
+                    format!("No job with external_id {ext} in this organisation."),
+                )
+            })?;
+            ats.get_job_by_job_id(&found.id).await?
         }
-        JobRef::External(ext) => store.find_job_by_external_id(org_id, &ext).await?.ok_or_else(|| {
-            ApiError::new(
-                StatusCode::NOT_FOUND,
-                "job_not_found",
-                "Not found",
-                format!("No job with external_id {ext} in this organisation."),
-            )
-        })?,
     };
     check_reachable(&job, &new.candidate).map_err(ApiError::validation)?;
-    new.job_id = job.id;
-    Ok(store.create_application(org_id, new, now).await?)
+    let (application, created) = ats
+        .create_application_for_candidate(CandidateApplication {
+            job_id: job.id,
+            external_id: new.external_id,
+            candidate: new.candidate,
+            resume: new.resume,
+            metadata: new.metadata,
+        })
+        .await?;
+    let upserted = match created {
+        Created::New => Upserted::Created,
+        Created::Existing => Upserted::Existing,
+    };
+    Ok((application, upserted))
 }
 
 /// List applications, oldest first.

@@ -6,7 +6,7 @@ use axum::extract::{Path, State};
 use super::AppState;
 use super::extract::Principal;
 use super::problem::ApiError;
-use crate::domain::ids::IdKind;
+use crate::ats::AtsClient;
 use crate::domain::{Candidate, Resume};
 
 pub const TAG: &str = "Candidates";
@@ -24,15 +24,7 @@ pub async fn get_candidate(
     principal: Principal,
     Path(candidate_id): Path<String>,
 ) -> Result<Json<Candidate>, ApiError> {
-    if !IdKind::Candidate.matches(&candidate_id) {
-        return Err(candidate_not_found(&candidate_id));
-    }
-    state
-        .store
-        .get_candidate(&principal.org_id, &candidate_id)
-        .await?
-        .map(Json)
-        .ok_or_else(|| candidate_not_found(&candidate_id))
+    Ok(Json(state.ats(&principal).get_candidate_by_id(&candidate_id).await?))
 }
 
 /// Get a candidate's resume, as it was supplied (text, or a base64 file).
@@ -48,18 +40,10 @@ pub async fn get_resume(
     principal: Principal,
     Path(candidate_id): Path<String>,
 ) -> Result<Json<Resume>, ApiError> {
-    if !IdKind::Candidate.matches(&candidate_id) {
-        return Err(candidate_not_found(&candidate_id));
-    }
-    if let Some(resume) = state.store.get_resume(&principal.org_id, &candidate_id).await? {
-        return Ok(Json(resume));
-    }
-    match state.store.get_candidate(&principal.org_id, &candidate_id).await? {
-        Some(_) => Err(ApiError::not_found("resume_not_found", "resume for candidate", &candidate_id)),
-        None => Err(candidate_not_found(&candidate_id)),
-    }
-}
-
-fn candidate_not_found(id: &str) -> ApiError {
-    ApiError::not_found("candidate_not_found", "candidate", id)
+    state
+        .ats(&principal)
+        .get_resume_for_candidate_id(&candidate_id)
+        .await?
+        .map(Json)
+        .ok_or_else(|| ApiError::not_found("resume_not_found", "resume for candidate", &candidate_id))
 }

@@ -11,6 +11,7 @@ use super::AppState;
 use super::extract::{ApiJson, Principal};
 use super::pagination::{ApiQuery, PageParams, query_result};
 use super::problem::ApiError;
+use crate::ats::AtsClient;
 use crate::domain::ids::IdKind;
 use crate::domain::job::{
     MAX_DESCRIPTION_CHARS, MAX_LOCATION_CHARS, MAX_TITLE_CHARS, validate_metadata, validate_questions,
@@ -248,7 +249,8 @@ pub async fn get_job(
     principal: Principal,
     Path(job_id): Path<String>,
 ) -> Result<Json<Job>, ApiError> {
-    let job = find_job(&state, &principal, &job_id).await?;
+    // Reads go through the ATS provider, which serves the job cache.
+    let job = state.ats(&principal).get_job_by_job_id(&job_id).await?;
     Ok(Json(job))
 }
 
@@ -298,14 +300,6 @@ async fn patch_job(state: &AppState, principal: &Principal, job_id: &str, patch:
         .update_job(&principal.org_id, job_id, patch, state.clock.now())
         .await?
         .ok_or_else(|| job_not_found(job_id))
-}
-
-/// Reads a job of the caller's organisation.
-pub async fn find_job(state: &AppState, principal: &Principal, job_id: &str) -> Result<Job, ApiError> {
-    if !IdKind::Job.matches(job_id) {
-        return Err(job_not_found(job_id));
-    }
-    state.store.get_job(&principal.org_id, job_id).await?.ok_or_else(|| job_not_found(job_id))
 }
 
 pub fn job_not_found(job_id: &str) -> ApiError {

@@ -9,6 +9,7 @@ pub mod auth;
 pub mod candidates;
 pub mod extract;
 pub mod idempotency;
+pub mod integration;
 pub mod jobs;
 pub mod ops;
 pub mod pagination;
@@ -34,6 +35,7 @@ use utoipa_swagger_ui::{Config, SwaggerUi};
 
 use self::auth::{RateLimit, RateLimiter, UsageTracker};
 use self::problem::ApiError;
+use crate::ats::PublicApiClient;
 use crate::clock::Clock;
 use crate::store::Store;
 
@@ -88,6 +90,11 @@ impl Deref for AppState {
 }
 
 impl AppState {
+    /// The `public_api` ATS provider, acting for the caller's organisation.
+    pub fn ats(&self, principal: &extract::Principal) -> PublicApiClient {
+        PublicApiClient::new(Arc::clone(&self.store), Arc::clone(&self.clock), principal.org_id.clone())
+    }
+
     pub fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>, config: ApiConfig) -> AppState {
         let spec_json = openapi().to_pretty_json().unwrap_or_else(|_| "{}".into());
         AppState(Arc::new(App {
@@ -113,6 +120,7 @@ fn v1_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(candidates::get_resume))
         .routes(routes!(api_keys::list_api_keys, api_keys::create_api_key))
         .routes(routes!(api_keys::revoke_api_key))
+        .routes(routes!(integration::get_integration))
 }
 
 /// Unauthenticated operational routes.

@@ -11,6 +11,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use utoipa::ToSchema;
 
+use crate::ats::AtsError;
 use crate::domain::{FieldError, Violations};
 use crate::store::{Rejection, StoreError};
 
@@ -164,6 +165,26 @@ impl From<StoreError> for ApiError {
     }
 }
 
+impl From<AtsError> for ApiError {
+    fn from(e: AtsError) -> Self {
+        match e {
+            AtsError::NotFound { kind, id } => {
+                let code = match kind {
+                    "job" => "job_not_found",
+                    "candidate" => "candidate_not_found",
+                    "application" => "application_not_found",
+                    _ => "not_found",
+                };
+                ApiError::not_found(code, kind, &id)
+            }
+            AtsError::Unsupported { .. } => {
+                ApiError::new(StatusCode::NOT_IMPLEMENTED, "not_supported_by_provider", "Not supported", e.to_string())
+            }
+            AtsError::Store(e) => e.into(),
+        }
+    }
+}
+
 impl From<Rejection> for ApiError {
     fn from(r: Rejection) -> Self {
         let detail = r.to_string();
@@ -172,6 +193,7 @@ impl From<Rejection> for ApiError {
             Rejection::JobClosed(_) => ApiError::conflict("job_closed", detail),
             Rejection::ApplicationExternalIdTaken { .. } => ApiError::conflict("external_id_conflict", detail),
             Rejection::NotCancellable { .. } => ApiError::conflict("application_not_cancellable", detail),
+            Rejection::ApplicationFinal { .. } => ApiError::conflict("application_final", detail),
         }
     }
 }

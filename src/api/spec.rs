@@ -32,6 +32,7 @@ Lists are ordered oldest first and paged with an opaque `cursor`. Each API key i
         (name = "Applications", description = "A candidate applying to a job; creating one schedules the interview."),
         (name = "Candidates", description = "Candidates and resumes, as they arrived with applications."),
         (name = "API keys", description = "Keys that authenticate requests for your organisation."),
+        (name = "Integration", description = "The ATS provider behind the Public API (`public_api`) and what it supports."),
         (name = "Operations", description = "Health, readiness and this document."),
     ),
     components(schemas(Problem, FieldError))

@@ -1,13 +1,14 @@
 //! Applications: one candidate interviewed for one job, and the life of that interview.
 
 use jiff::Timestamp;
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::metadata::Metadata;
 
 /// Where the application's interview stands. `completed`, `failed` and `cancelled` are final.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ApplicationStatus {
     /// Waiting for the interview to start.

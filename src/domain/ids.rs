@@ -10,6 +10,7 @@ pub enum IdKind {
     Job,
     Candidate,
     Application,
+    Event,
 }
 
 impl IdKind {
@@ -20,6 +21,7 @@ impl IdKind {
             IdKind::Job => "job",
             IdKind::Candidate => "cand",
             IdKind::Application => "app",
+            IdKind::Event => "evt",
         }
     }
 

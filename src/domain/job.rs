@@ -2,6 +2,7 @@
 //! only place the `public_api` provider ever reads a job from.
 
 use jiff::Timestamp;
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -17,7 +18,7 @@ pub const MAX_QUESTIONS: usize = 30;
 pub const MAX_QUESTION_CHARS: usize = 1_000;
 
 /// How the candidate is interviewed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, ToSchema, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum InterviewType {
     /// An AI phone call; the candidate needs a `phone` number.
@@ -28,7 +29,7 @@ pub enum InterviewType {
 }
 
 /// Whether the job accepts new applications.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, ToSchema, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum JobStatus {
     /// Candidates are interviewed.
@@ -48,7 +49,7 @@ impl JobStatus {
 }
 
 /// How much a requirement matters when the resume is reviewed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Importance {
     /// A candidate who does not meet it is flagged as missing a required requirement.

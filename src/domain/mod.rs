@@ -6,11 +6,13 @@
 
 pub mod application;
 pub mod candidate;
+pub mod events;
 pub mod ids;
 pub mod job;
 pub mod metadata;
 pub mod org;
 pub mod page;
+pub mod results;
 pub mod validate;
 
 pub use application::{Application, ApplicationStatus, StatusChange};

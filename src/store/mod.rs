@@ -11,6 +11,8 @@ use async_trait::async_trait;
 use jiff::{SignedDuration, Timestamp};
 use serde::{Deserialize, Serialize};
 
+use crate::domain::events::OutboxEvent;
+use crate::domain::results::CallResults;
 use crate::domain::{
     ApiKey, Application, ApplicationStatus, Candidate, CandidateFields, Cursor, Job, JobFields, JobPatch, JobStatus,
     Metadata, Organization, Page, Resume, ResumeContent,
@@ -56,6 +58,8 @@ pub enum Rejection {
     ApplicationExternalIdTaken { external_id: String, application_id: String },
     #[error("the application is {} and can no longer be cancelled", status.as_str())]
     NotCancellable { status: ApplicationStatus },
+    #[error("the application is already {} and takes no more results", status.as_str())]
+    ApplicationFinal { status: ApplicationStatus },
 }
 
 impl From<rusqlite::Error> for StoreError {
@@ -225,7 +229,8 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<(Application, Upserted), StoreError>;
     async fn get_application(&self, org_id: &str, application_id: &str) -> Result<Option<Application>, StoreError>;
     async fn list_applications(&self, org_id: &str, query: ApplicationQuery) -> Result<Page<Application>, StoreError>;
-    /// Cancels a non-final application; cancelling a cancelled one returns it unchanged.
+    /// Cancels a non-final application and queues `application.status_changed`; cancelling a
+    /// cancelled one returns it unchanged.
     async fn cancel_application(
         &self,
         org_id: &str,
@@ -233,6 +238,25 @@ pub trait Store: Send + Sync + 'static {
         reason: String,
         now: Timestamp,
     ) -> Result<Option<Application>, StoreError>;
+
+    /// Records an interview's outcome in one transaction: the results, the application's move to
+    /// `completed` or `failed`, and the `application.status_changed` and `interview.completed` /
+    /// `interview.failed` events in the outbox. `None` if there is no such application.
+    async fn record_call_results(
+        &self,
+        org_id: &str,
+        application_id: &str,
+        results: CallResults,
+        now: Timestamp,
+    ) -> Result<Option<Application>, StoreError>;
+    async fn get_call_results(&self, org_id: &str, application_id: &str) -> Result<Option<CallResults>, StoreError>;
+    /// Outbox events of an organisation with a sequence number above `after_seq`, oldest first.
+    async fn list_outbox(
+        &self,
+        org_id: &str,
+        after_seq: i64,
+        limit: u32,
+    ) -> Result<Vec<(i64, OutboxEvent)>, StoreError>;
 
     async fn get_candidate(&self, org_id: &str, candidate_id: &str) -> Result<Option<Candidate>, StoreError>;
     async fn get_resume(&self, org_id: &str, candidate_id: &str) -> Result<Option<Resume>, StoreError>;

@@ -2,6 +2,7 @@
 //! 127.0.0.1:0 with a fresh data directory.
 
 mod applications;
+mod ats;
 mod auth;
 mod errors;
 mod fuzz;

@@ -63,7 +63,7 @@ async fn every_documented_operation_is_served_and_nothing_else() {
             }
         }
     }
-    assert_eq!(operations, 17);
+    assert_eq!(operations, 18);
 }
 
 #[tokio::test]

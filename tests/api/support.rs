@@ -151,3 +151,49 @@ macro_rules! snapshot {
         settings.bind(|| insta::assert_json_snapshot!($($arg)*));
     }};
 }
+
+/// Like `snapshot!`, for plain text.
+#[macro_export]
+macro_rules! text_snapshot {
+    ($($arg:tt)*) => {{
+        let mut settings = insta::Settings::clone_current();
+        settings.set_snapshot_path(concat!(env!("CARGO_MANIFEST_DIR"), "/snapshots"));
+        settings.bind(|| insta::assert_snapshot!($($arg)*));
+    }};
+}
+
+/// Completed results as the interview engine would post them.
+pub fn sample_results() -> public_api::domain::results::CallResults {
+    use public_api::domain::results::*;
+    let at = jiff::Timestamp::from_second(1_790_000_000).unwrap();
+    CallResults::Completed(Box::new(InterviewResults {
+        score: 80,
+        completion_rate: 1.0,
+        summary: "Strong candidate.".into(),
+        question_grades: vec![],
+        candidate_questions: vec!["When do I start?".into()],
+        extracted_fields: Default::default(),
+        transcript: vec![TranscriptTurn {
+            speaker: Speaker::Agent,
+            text: "Hello".into(),
+            start_seconds: 0.0,
+            end_seconds: 1.0,
+        }],
+        resume_review: ResumeReview {
+            has_resume: false,
+            star_rating: None,
+            meets_all_required: None,
+            requirements: vec![],
+            summary: "No resume.".into(),
+        },
+        recording_url: "https://example.invalid/r".into(),
+        report_url: "https://example.invalid/p".into(),
+        call: CallSummary {
+            attempts: 1,
+            outcomes: vec![CallOutcome::Completed],
+            started_at: at,
+            ended_at: at,
+            duration_seconds: 300,
+        },
+    }))
+}

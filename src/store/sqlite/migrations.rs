@@ -11,7 +11,8 @@ use crate::store::StoreError;
 /// Migration `i` moves the schema from version `i` to `i + 1`. Append only; never edit a
 /// migration that has shipped.
 pub const MIGRATIONS: &[&str] = &[
-    // 1: organisations, keys, the job cache, candidates, resumes, applications, idempotency.
+    // 1: organisations, keys, the job cache, candidates, resumes, applications, idempotency,
+    //    call results and the event outbox.
     r#"
     CREATE TABLE organizations (
         seq INTEGER PRIMARY KEY,
@@ -90,6 +91,27 @@ pub const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (org_id, key)
     ) STRICT;
     CREATE INDEX idempotency_keys_by_age ON idempotency_keys(started_at);
+
+    CREATE TABLE call_results (
+        application_id TEXT PRIMARY KEY REFERENCES applications(id),
+        org_id TEXT NOT NULL,
+        outcome TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        record TEXT NOT NULL
+    ) STRICT;
+
+    -- Events waiting to be delivered, written in the same transaction as the change that
+    -- caused them. `payload` holds the exact bytes every delivery attempt sends.
+    CREATE TABLE outbox (
+        seq INTEGER PRIMARY KEY,
+        id TEXT NOT NULL UNIQUE,
+        org_id TEXT NOT NULL REFERENCES organizations(id),
+        type TEXT NOT NULL,
+        application_id TEXT,
+        created_at INTEGER NOT NULL,
+        payload BLOB NOT NULL
+    ) STRICT;
+    CREATE INDEX outbox_by_org ON outbox(org_id, seq);
     "#,
 ];
 

@@ -19,7 +19,12 @@ use super::{
     ApplicationQuery, Export, ExportedKey, ExportedRecord, IdempotencyBegin, IdempotencyClaim, JobQuery, KeyUsage,
     NewApiKey, NewApplication, Rejection, Store, StoreError, StoredResponse, Upserted,
 };
+use crate::domain::events::{
+    self, ApplicationRef, CandidateRef, InterviewCompletedData, InterviewCompletedEvent, InterviewFailedData,
+    InterviewFailedEvent, JobRef, OutboxEvent,
+};
 use crate::domain::ids::IdKind;
+use crate::domain::results::CallResults;
 use crate::domain::{
     ApiKey, Application, ApplicationStatus, Candidate, Cursor, Job, JobFields, JobPatch, Organization, Page, Resume,
 };
@@ -492,9 +497,70 @@ impl Store for SqliteStore {
                     status if status.is_final() => return Err(Rejection::NotCancellable { status }.into()),
                     _ => {}
                 }
+                let previous = app.status;
                 app.transition(ApplicationStatus::Cancelled, Some(reason), now);
                 save_application(conn, &org_id, &app)?;
+                queue_status_changed(conn, &org_id, &app, previous, now)?;
                 Ok(Some(app))
+            })
+            .await
+    }
+
+    async fn record_call_results(
+        &self,
+        org_id: &str,
+        application_id: &str,
+        results: CallResults,
+        now: Timestamp,
+    ) -> Result<Option<Application>, StoreError> {
+        let (org_id, id) = (org_id.to_owned(), application_id.to_owned());
+        self.engine.write(move |conn| record_call_results_in(conn, &org_id, &id, results, now)).await
+    }
+
+    async fn get_call_results(&self, org_id: &str, application_id: &str) -> Result<Option<CallResults>, StoreError> {
+        let (org_id, id) = (org_id.to_owned(), application_id.to_owned());
+        self.engine
+            .read(move |conn| {
+                one(
+                    conn,
+                    "SELECT record FROM call_results WHERE org_id = ?1 AND application_id = ?2",
+                    params![org_id, id],
+                )
+            })
+            .await
+    }
+
+    async fn list_outbox(
+        &self,
+        org_id: &str,
+        after_seq: i64,
+        limit: u32,
+    ) -> Result<Vec<(i64, OutboxEvent)>, StoreError> {
+        let org_id = org_id.to_owned();
+        self.engine
+            .read(move |conn| {
+                let mut stmt = conn.prepare_cached(
+                    "SELECT seq, id, type, application_id, created_at, payload FROM outbox
+                     WHERE org_id = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3",
+                )?;
+                let rows = stmt.query_map(params![org_id, after_seq, limit], |r| {
+                    Ok((
+                        r.get::<_, i64>(0)?,
+                        r.get::<_, String>(1)?,
+                        r.get::<_, String>(2)?,
+                        r.get::<_, Option<String>>(3)?,
+                        r.get::<_, i64>(4)?,
+                        r.get::<_, Vec<u8>>(5)?,
+                    ))
+                })?;
+                rows.map(|row| {
+                    let (seq, id, event_type, application_id, created_at, payload) = row?;
+                    Ok((
+                        seq,
+                        OutboxEvent { id, event_type, application_id, created_at: from_micros(created_at)?, payload },
+                    ))
+                })
+                .collect()
             })
             .await
     }
@@ -684,6 +750,91 @@ fn create_application_in(
         to_json(&app)?
     ])?;
     Ok((app, Upserted::Created))
+}
+
+fn insert_outbox(conn: &Connection, org_id: &str, event: &OutboxEvent) -> Result<(), StoreError> {
+    conn.prepare_cached(
+        "INSERT INTO outbox (id, org_id, type, application_id, created_at, payload) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    )?
+    .execute(params![
+        event.id,
+        org_id,
+        event.event_type,
+        event.application_id,
+        micros(event.created_at),
+        event.payload
+    ])?;
+    Ok(())
+}
+
+/// The job and candidate of an application, for event payloads.
+fn job_and_candidate(conn: &Connection, org_id: &str, app: &Application) -> Result<(Job, Candidate), StoreError> {
+    let job: Job = one(conn, "SELECT record FROM jobs WHERE org_id = ?1 AND id = ?2", params![org_id, app.job_id])?
+        .ok_or_else(|| StoreError::Internal(format!("application {} refers to a missing job", app.id)))?;
+    let candidate: Candidate =
+        one(conn, "SELECT record FROM candidates WHERE org_id = ?1 AND id = ?2", params![org_id, app.candidate_id])?
+            .ok_or_else(|| StoreError::Internal(format!("application {} refers to a missing candidate", app.id)))?;
+    Ok((job, candidate))
+}
+
+fn queue_status_changed(
+    conn: &Connection,
+    org_id: &str,
+    app: &Application,
+    previous: ApplicationStatus,
+    now: Timestamp,
+) -> Result<(), StoreError> {
+    let (job, candidate) = job_and_candidate(conn, org_id, app)?;
+    let event = events::status_changed(app, previous, &job, &candidate, now);
+    insert_outbox(conn, org_id, &OutboxEvent::status_changed(&event)?)
+}
+
+fn record_call_results_in(
+    conn: &Connection,
+    org_id: &str,
+    application_id: &str,
+    results: CallResults,
+    now: Timestamp,
+) -> Result<Option<Application>, StoreError> {
+    let Some(mut app) = one::<Application>(
+        conn,
+        "SELECT record FROM applications WHERE org_id = ?1 AND id = ?2",
+        params![org_id, application_id],
+    )?
+    else {
+        return Ok(None);
+    };
+    if app.status.is_final() {
+        return Err(Rejection::ApplicationFinal { status: app.status }.into());
+    }
+    let previous = app.status;
+    let (status, reason, outcome) = match &results {
+        CallResults::Completed(_) => (ApplicationStatus::Completed, None, "completed"),
+        CallResults::Failed(f) => (ApplicationStatus::Failed, Some(f.detail.clone()), "failed"),
+    };
+    app.transition(status, reason, now);
+    save_application(conn, org_id, &app)?;
+    conn.prepare_cached(
+        "INSERT INTO call_results (application_id, org_id, outcome, created_at, record) VALUES (?1, ?2, ?3, ?4, ?5)",
+    )?
+    .execute(params![app.id, org_id, outcome, micros(now), to_json(&results)?])?;
+
+    let (job, candidate) = job_and_candidate(conn, org_id, &app)?;
+    let changed = events::status_changed(&app, previous, &job, &candidate, now);
+    insert_outbox(conn, org_id, &OutboxEvent::status_changed(&changed)?)?;
+    let (application, job, candidate) = (ApplicationRef::of(&app), JobRef::of(&job), CandidateRef::of(&candidate));
+    let outcome_event = match results {
+        CallResults::Completed(results) => OutboxEvent::completed(&InterviewCompletedEvent::new(
+            InterviewCompletedData { application, job, candidate, results: *results },
+            now,
+        ))?,
+        CallResults::Failed(failure) => OutboxEvent::failed(&InterviewFailedEvent::new(
+            InterviewFailedData { application, job, candidate, failure },
+            now,
+        ))?,
+    };
+    insert_outbox(conn, org_id, &outcome_event)?;
+    Ok(Some(app))
 }
 
 fn idempotency_begin_in(conn: &Connection, claim: IdempotencyClaim) -> Result<IdempotencyBegin, StoreError> {
