@@ -14,6 +14,7 @@ use jiff::Timestamp;
 use crate::api::auth::RateLimit;
 use crate::clock::{Clock, SystemClock};
 use crate::domain::ids::IdKind;
+use crate::interview::OutcomeWeights;
 use crate::keys;
 use crate::server::{ServeConfig, Server};
 use crate::store::sqlite::{Access, SqliteStore};
@@ -70,6 +71,31 @@ pub struct ServeArgs {
     /// Seconds a request may take before it is answered with 408.
     #[arg(long, env = "PUBLIC_API_REQUEST_TIMEOUT", default_value_t = 30)]
     pub request_timeout: u64,
+    /// Seconds from an application's creation to its first (simulated) call.
+    #[arg(long, env = "PUBLIC_API_INTERVIEW_DELAY", default_value_t = 5.0)]
+    pub interview_delay: f64,
+    /// Seconds between an unanswered call and the next attempt.
+    #[arg(long, env = "PUBLIC_API_INTERVIEW_RETRY_DELAY", default_value_t = 1800.0)]
+    pub interview_retry_delay: f64,
+    /// Call attempts before an unanswered interview fails.
+    #[arg(long, env = "PUBLIC_API_INTERVIEW_MAX_ATTEMPTS", default_value_t = 3)]
+    pub interview_max_attempts: u32,
+    /// Weights of call outcomes, e.g. `completed=70,no_answer=12,voicemail=8,invalid_number=3,hung_up=4,not_interested=3`.
+    #[arg(long, env = "PUBLIC_API_INTERVIEW_OUTCOMES")]
+    pub interview_outcomes: Option<String>,
+    /// Seed of the simulated interviews: the same seed and application id give the same interview.
+    #[arg(long, env = "PUBLIC_API_INTERVIEW_SEED", default_value_t = crate::interview::DEFAULT_SEED)]
+    pub interview_seed: u64,
+    /// The base URL clients reach this server at, for links in results (default: the listening address).
+    #[arg(long, env = "PUBLIC_API_PUBLIC_URL")]
+    pub public_url: Option<String>,
+}
+
+fn seconds(name: &str, value: f64) -> Result<jiff::SignedDuration, String> {
+    if !value.is_finite() || value < 0.0 {
+        return Err(format!("--{name} must be a number of seconds, 0 or more"));
+    }
+    jiff::SignedDuration::try_from_secs_f64(value).map_err(|e| format!("--{name}: {e}"))
 }
 
 #[derive(Debug, Subcommand)]
@@ -159,6 +185,14 @@ async fn serve(data_dir: &Path, args: ServeArgs, clock: Arc<dyn Clock>) -> Resul
     config.api.request_timeout = Duration::from_secs(args.request_timeout.max(1));
     config.api.rate_limit = (args.rate_limit > 0.0)
         .then_some(RateLimit { per_second: args.rate_limit, burst: args.rate_limit_burst.max(1) });
+    config.interview.delay = seconds("interview-delay", args.interview_delay)?;
+    config.interview.retry_delay = seconds("interview-retry-delay", args.interview_retry_delay)?;
+    config.interview.max_attempts = args.interview_max_attempts.max(1);
+    config.interview.seed = args.interview_seed;
+    if let Some(weights) = &args.interview_outcomes {
+        config.interview.outcomes = OutcomeWeights::parse(weights).map_err(|e| format!("--interview-outcomes: {e}"))?;
+    }
+    config.interview.public_url = args.public_url.unwrap_or_default();
     let server = Server::start(config, clock).await.map_err(|e| e.to_string())?;
     if let Some(b) = server.bootstrap() {
         println!("Created organisation {} ({}).", b.organization.name, b.organization.id);

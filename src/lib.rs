@@ -9,6 +9,7 @@ pub mod ats;
 pub mod cli;
 pub mod clock;
 pub mod domain;
+pub mod interview;
 pub mod keys;
 pub mod seed;
 pub mod server;

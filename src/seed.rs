@@ -56,6 +56,7 @@ pub enum SeedError {
 pub async fn apply(
     store: Arc<dyn Store>,
     clock: Arc<dyn Clock>,
+    interview_delay: jiff::SignedDuration,
     org_id: &str,
     path: &Path,
 ) -> Result<SeedReport, SeedError> {
@@ -76,7 +77,8 @@ pub async fn apply(
             Err(e) => return Err(item_error(format!("jobs[{i}]"), e)),
         }
     }
-    let ats = PublicApiClient::new(Arc::clone(&store), Arc::clone(&clock), org_id);
+    let ats =
+        PublicApiClient::new(Arc::clone(&store), Arc::clone(&clock), org_id).with_interview_delay(interview_delay);
     for (i, application) in file.applications.into_iter().enumerate() {
         match applications::submit(&ats, store.as_ref(), application).await {
             Ok((_, Upserted::Created)) => report.applications_created += 1,

@@ -14,6 +14,7 @@ use crate::api::{self, ApiConfig, AppState};
 use crate::clock::Clock;
 use crate::domain::Organization;
 use crate::domain::ids::IdKind;
+use crate::interview::{InterviewConfig, InterviewEngine};
 use crate::keys::{self, IssuedKey};
 use crate::seed::{self, SeedError, SeedReport};
 use crate::store::sqlite::{Access, SqliteStore};
@@ -28,6 +29,8 @@ pub struct ServeConfig {
     /// The organisation a seed goes into; the first organisation when `None`.
     pub seed_org: Option<String>,
     pub api: ApiConfig,
+    /// How interviews are simulated. An empty `public_url` means the listening address.
+    pub interview: InterviewConfig,
     /// How often buffered API key usage is written to the store.
     pub usage_flush_interval: Duration,
 }
@@ -40,6 +43,7 @@ impl ServeConfig {
             seed: None,
             seed_org: None,
             api: ApiConfig::default(),
+            interview: InterviewConfig { public_url: String::new(), ..InterviewConfig::default() },
             usage_flush_interval: Duration::from_secs(2),
         }
     }
@@ -86,6 +90,9 @@ impl Server {
         let sqlite = Arc::new(SqliteStore::open(&config.data_dir, Access::Server)?);
         let store: Arc<dyn Store> = sqlite.clone();
         let bootstrap = bootstrap_if_empty(store.as_ref(), clock.as_ref()).await?;
+        // This process holds the data directory's lock, so leases left by an earlier process
+        // are stale: free them so its interviews resume at once.
+        store.release_interview_leases().await?;
         let seeded = match &config.seed {
             Some(path) => {
                 let org_id = match &config.seed_org {
@@ -94,7 +101,7 @@ impl Server {
                     }
                     None => first_organization(store.as_ref()).await?.id,
                 };
-                Some(seed::apply(Arc::clone(&store), Arc::clone(&clock), &org_id, path).await?)
+                Some(seed::apply(Arc::clone(&store), Arc::clone(&clock), config.interview.delay, &org_id, path).await?)
             }
             None => None,
         };
@@ -102,9 +109,15 @@ impl Server {
             TcpListener::bind(config.addr).await.map_err(|source| ServeError::Bind { addr: config.addr, source })?;
         let local_addr = listener.local_addr().map_err(|source| ServeError::Bind { addr: config.addr, source })?;
 
-        let state = AppState::new(store, clock, config.api.clone());
+        let mut interview = config.interview.clone();
+        if interview.public_url.is_empty() {
+            interview.public_url = format!("http://{local_addr}");
+        }
+        let engine = InterviewEngine::new(Arc::clone(&store), Arc::clone(&clock), interview);
+        let state = AppState::new(store, clock, Arc::clone(&engine), config.api.clone());
         let app = api::router(state.clone());
         let (stop, mut stopped) = watch::channel(false);
+        let engine_task = config.interview.background.then(|| tokio::spawn(engine.run(stop.subscribe())));
         let flusher =
             tokio::spawn(flush_usage_periodically(state.clone(), config.usage_flush_interval, stop.subscribe()));
         let task_state = state.clone();
@@ -115,6 +128,9 @@ impl Server {
                 })
                 .await;
             let _ = flusher.await;
+            if let Some(task) = engine_task {
+                let _ = task.await;
+            }
             flush_usage(&task_state).await;
             sqlite.close();
             served.map_err(|e| ServeError::Crashed(e.to_string()))

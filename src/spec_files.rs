@@ -16,12 +16,42 @@ pub fn generate() -> Vec<SpecFile> {
     let openapi = crate::api::openapi()
         .to_pretty_json()
         .unwrap_or_else(|e| format!("failed to serialise the OpenAPI document: {e}"));
-    vec![
+    let mut files = vec![
         SpecFile { path: format!("{SPEC_DIR}/openapi.json"), contents: openapi + "\n" },
         SpecFile {
             path: format!("{SPEC_DIR}/ats-coverage.md"),
             contents: crate::ats::capabilities::coverage_markdown(),
         },
+    ];
+    for (event_type, schema) in event_schemas() {
+        let contents = serde_json::to_string_pretty(&schema).unwrap_or_default() + "\n";
+        files.push(SpecFile { path: format!("{SPEC_DIR}/webhooks/{event_type}.schema.json"), contents });
+    }
+    files
+}
+
+/// The JSON Schema (draft 2020-12) of every event type, for payloads as we send them.
+pub fn event_schemas() -> Vec<(&'static str, serde_json::Value)> {
+    use crate::domain::events::*;
+    fn schema_of<T: schemars::JsonSchema>(event_type: &str) -> serde_json::Value {
+        let mut generator = schemars::generate::SchemaSettings::draft2020_12().for_serialize().into_generator();
+        let mut schema = generator.root_schema_for::<T>().to_value();
+        if let Some(object) = schema.as_object_mut() {
+            object.insert(
+                "$id".into(),
+                format!("https://public-api.invalid/spec/webhooks/{event_type}.schema.json").into(),
+            );
+        }
+        schema
+    }
+    vec![
+        (InterviewCompletedEvent::TYPE, schema_of::<InterviewCompletedEvent>(InterviewCompletedEvent::TYPE)),
+        (InterviewFailedEvent::TYPE, schema_of::<InterviewFailedEvent>(InterviewFailedEvent::TYPE)),
+        (
+            ApplicationStatusChangedEvent::TYPE,
+            schema_of::<ApplicationStatusChangedEvent>(ApplicationStatusChangedEvent::TYPE),
+        ),
+        (WebhookTestEvent::TYPE, schema_of::<WebhookTestEvent>(WebhookTestEvent::TYPE)),
     ]
 }
 

@@ -14,11 +14,12 @@ use super::problem::ApiError;
 use crate::ats::{AtsClient, CandidateApplication, Created, PublicApiClient};
 use crate::domain::candidate::{MAX_NAME_CHARS, validate_resume_file, validate_resume_text};
 use crate::domain::ids::IdKind;
+use crate::domain::results::CallResults;
 use crate::domain::{
     Application, ApplicationStatus, CandidateFields, Cursor, InterviewType, Job, Metadata, ResumeContent, Violations,
     metadata,
 };
-use crate::store::{ApplicationQuery, NewApplication, Store, Upserted};
+use crate::store::{ApplicationQuery, Store, Upserted};
 
 pub const TAG: &str = "Applications";
 
@@ -124,9 +125,18 @@ enum JobRef {
     External(String),
 }
 
+/// An application request whose fields are valid; its job is not looked up yet.
+struct ValidApplication {
+    job: JobRef,
+    external_id: Option<String>,
+    candidate: CandidateFields,
+    resume: Option<ResumeContent>,
+    metadata: Metadata,
+}
+
 impl CreateApplicationRequest {
     /// Checks everything that does not depend on the job.
-    fn validate(self) -> Result<(JobRef, NewApplication), Violations> {
+    fn validate(self) -> Result<ValidApplication, Violations> {
         let mut v = Violations::new();
         let job = match (self.job_id, self.job_external_id) {
             (Some(id), None) => JobRef::Id(id),
@@ -151,14 +161,14 @@ impl CreateApplicationRequest {
         };
         let resume = self.resume.and_then(|r| resume_content(&mut v, r));
         metadata::validate(&mut v, "metadata", &self.metadata);
-        let new = NewApplication {
-            job_id: String::new(),
+        let valid = ValidApplication {
+            job,
             external_id: v.external_id("external_id", self.external_id.as_deref()),
             candidate,
             resume,
             metadata: self.metadata,
         };
-        v.finish((job, new))
+        v.finish(valid)
     }
 }
 
@@ -235,7 +245,10 @@ pub async fn create_application(
 ) -> Result<(StatusCode, Json<Application>), ApiError> {
     let (application, upserted) = submit(&state.ats(&principal), state.store.as_ref(), body).await?;
     let status = match upserted {
-        Upserted::Created => StatusCode::CREATED,
+        Upserted::Created => {
+            state.engine.wake();
+            StatusCode::CREATED
+        }
         Upserted::Existing => StatusCode::OK,
     };
     Ok((status, Json(application)))
@@ -249,8 +262,8 @@ pub async fn submit(
     store: &dyn Store,
     body: CreateApplicationRequest,
 ) -> Result<(Application, Upserted), ApiError> {
-    let (job_ref, new) = body.validate().map_err(ApiError::validation)?;
-    let job = match job_ref {
+    let new = body.validate().map_err(ApiError::validation)?;
+    let job = match new.job {
         JobRef::Id(id) => ats.get_job_by_job_id(&id).await?,
         JobRef::External(ext) => {
             // The job cache is also searchable by the caller's id; the provider reads by ours.
@@ -379,6 +392,55 @@ pub async fn cancel_application(
         .ok_or_else(|| application_not_found(&application_id))
 }
 
-fn application_not_found(id: &str) -> ApiError {
+/// An application's interview results.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ApplicationResults {
+    #[schema(example = "app_0192d5e7c1b27a3f8e6b8c2f4d1a9e72")]
+    pub application_id: String,
+    /// `completed` or `failed`.
+    pub status: ApplicationStatus,
+    /// The same results the `interview.completed` or `interview.failed` webhook carried.
+    pub result: CallResults,
+}
+
+/// Get an application's interview results: the polling fallback for the result webhooks.
+#[utoipa::path(
+    get,
+    path = "/v1/applications/{application_id}/results",
+    tag = TAG,
+    params(("application_id" = String, Path, description = "The application's `id`.")),
+    responses(
+        (status = 200, description = "The interview's results (or why it failed).", body = ApplicationResults),
+        (status = 404, description = "No such application (`application_not_found`), or its interview has not finished yet (`results_not_ready`).", body = super::problem::Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn get_results(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(application_id): Path<String>,
+) -> Result<Json<ApplicationResults>, ApiError> {
+    if !IdKind::Application.matches(&application_id) {
+        return Err(application_not_found(&application_id));
+    }
+    let app = state
+        .store
+        .get_application(&principal.org_id, &application_id)
+        .await?
+        .ok_or_else(|| application_not_found(&application_id))?;
+    let result = state.store.get_call_results(&principal.org_id, &application_id).await?.ok_or_else(|| {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            "results_not_ready",
+            "Not found",
+            format!(
+                "Application {application_id} is {}; results exist once its interview completes or fails.",
+                app.status.as_str()
+            ),
+        )
+    })?;
+    Ok(Json(ApplicationResults { application_id, status: app.status, result }))
+}
+
+pub fn application_not_found(id: &str) -> ApiError {
     ApiError::not_found("application_not_found", "application", id)
 }

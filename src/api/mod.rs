@@ -14,6 +14,7 @@ pub mod jobs;
 pub mod ops;
 pub mod pagination;
 pub mod problem;
+pub mod sandbox;
 pub mod spec;
 
 use std::ops::Deref;
@@ -37,6 +38,7 @@ use self::auth::{RateLimit, RateLimiter, UsageTracker};
 use self::problem::ApiError;
 use crate::ats::PublicApiClient;
 use crate::clock::Clock;
+use crate::interview::InterviewEngine;
 use crate::store::Store;
 
 /// Limits and policies of the HTTP edge.
@@ -69,6 +71,8 @@ impl Default for ApiConfig {
 /// What every handler can reach.
 pub struct App {
     pub store: Arc<dyn Store>,
+    /// Runs the simulated interviews; woken when an application is created.
+    pub engine: Arc<InterviewEngine>,
     pub clock: Arc<dyn Clock>,
     pub config: ApiConfig,
     pub limiter: RateLimiter,
@@ -93,12 +97,19 @@ impl AppState {
     /// The `public_api` ATS provider, acting for the caller's organisation.
     pub fn ats(&self, principal: &extract::Principal) -> PublicApiClient {
         PublicApiClient::new(Arc::clone(&self.store), Arc::clone(&self.clock), principal.org_id.clone())
+            .with_interview_delay(self.engine.config().delay)
     }
 
-    pub fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>, config: ApiConfig) -> AppState {
+    pub fn new(
+        store: Arc<dyn Store>,
+        clock: Arc<dyn Clock>,
+        engine: Arc<InterviewEngine>,
+        config: ApiConfig,
+    ) -> AppState {
         let spec_json = openapi().to_pretty_json().unwrap_or_else(|_| "{}".into());
         AppState(Arc::new(App {
             store,
+            engine,
             clock,
             limiter: RateLimiter::new(config.rate_limit),
             usage: UsageTracker::default(),
@@ -116,6 +127,8 @@ fn v1_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(applications::create_application, applications::list_applications))
         .routes(routes!(applications::get_application))
         .routes(routes!(applications::cancel_application))
+        .routes(routes!(applications::get_results))
+        .routes(routes!(sandbox::complete_interview))
         .routes(routes!(candidates::get_candidate))
         .routes(routes!(candidates::get_resume))
         .routes(routes!(api_keys::list_api_keys, api_keys::create_api_key))
@@ -134,6 +147,7 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
     api.merge(v1_routes().into_openapi());
     api.merge(ops_routes().into_openapi());
     spec::finish(&mut api);
+    spec::add_webhooks(&mut api);
     api
 }
 

@@ -11,6 +11,9 @@ use utoipa::openapi::{ContentBuilder, Ref, RefOr, Required};
 
 use super::problem::{PROBLEM_JSON, Problem};
 use crate::domain::FieldError;
+use crate::domain::events::{
+    ApplicationStatusChangedEvent, InterviewCompletedEvent, InterviewFailedEvent, WebhookTestEvent,
+};
 
 pub const BEARER: &str = "bearer";
 
@@ -33,9 +36,18 @@ Lists are ordered oldest first and paged with an opaque `cursor`. Each API key i
         (name = "Candidates", description = "Candidates and resumes, as they arrived with applications."),
         (name = "API keys", description = "Keys that authenticate requests for your organisation."),
         (name = "Integration", description = "The ATS provider behind the Public API (`public_api`) and what it supports."),
+        (name = "Sandbox", description = "Shortcuts for integrators and tests: force an interview's outcome now."),
         (name = "Operations", description = "Health, readiness and this document."),
+        (name = "Webhooks", description = "Events we POST to your endpoints, signed per Standard Webhooks."),
     ),
-    components(schemas(Problem, FieldError))
+    components(schemas(
+        Problem,
+        FieldError,
+        InterviewCompletedEvent,
+        InterviewFailedEvent,
+        ApplicationStatusChangedEvent,
+        WebhookTestEvent
+    ))
 )]
 struct ApiDoc;
 
@@ -116,6 +128,72 @@ pub fn finish(api: &mut utoipa::openapi::OpenApi) {
             }
         }
     }
+}
+
+/// The outgoing webhooks, one per event type: (event type, schema name, description).
+const WEBHOOKS: &[(&str, &str, &str)] = &[
+    (
+        InterviewCompletedEvent::TYPE,
+        "InterviewCompletedEvent",
+        "An interview completed. `data.results` carries the score, per-question grades, transcript, resume review and links.",
+    ),
+    (
+        InterviewFailedEvent::TYPE,
+        "InterviewFailedEvent",
+        "An interview could not be held. `data.failure.reason` is `max_attempts`, `invalid_number`, `hung_up` or `not_interested`.",
+    ),
+    (
+        ApplicationStatusChangedEvent::TYPE,
+        "ApplicationStatusChangedEvent",
+        "An application moved from `data.previous_status` to `data.status`.",
+    ),
+    (WebhookTestEvent::TYPE, "WebhookTestEvent", "A test event, sent when you ask for one."),
+];
+
+/// Documents each event as a webhook: the POST we send to your endpoint.
+pub fn add_webhooks(api: &mut utoipa::openapi::OpenApi) {
+    use utoipa::openapi::path::{HttpMethod, OperationBuilder, PathItem};
+    use utoipa::openapi::request_body::RequestBodyBuilder;
+    let mut paths = utoipa::openapi::path::Paths::new();
+    for (event_type, schema, description) in WEBHOOKS {
+        let header = |name: &str, description: &str| {
+            ParameterBuilder::new()
+                .name(name)
+                .parameter_in(ParameterIn::Header)
+                .required(Required::True)
+                .description(Some(description))
+                .schema(Some(ObjectBuilder::new().schema_type(Type::String)))
+                .build()
+        };
+        let operation = OperationBuilder::new()
+            .operation_id(Some(format!("webhook_{}", event_type.replace('.', "_"))))
+            .summary(Some(format!("{event_type} (sent to your endpoint)")))
+            .description(Some(format!(
+                "{description}\n\nSigned per Standard Webhooks: verify `webhook-signature` over `{{webhook-id}}.{{webhook-timestamp}}.{{raw body}}` \
+                 with your endpoint's `whsec_` secret, reject timestamps more than 5 minutes away, and ignore repeated `webhook-id`s."
+            )))
+            .tag("Webhooks")
+            .parameters(Some(vec![
+                header("webhook-id", "The event id; the same on every retry. Use it to drop duplicates."),
+                header("webhook-timestamp", "Unix seconds of this attempt."),
+                header("webhook-signature", "Space-separated `v1,<base64 HMAC-SHA256>` signatures (two during a secret rotation)."),
+            ]))
+            .request_body(Some(
+                RequestBodyBuilder::new()
+                    .required(Some(Required::True))
+                    .content("application/json", ContentBuilder::new().schema(Some(Ref::from_schema_name(*schema))).build())
+                    .build(),
+            ))
+            .response(
+                "2XX",
+                ResponseBuilder::new().description("Acknowledged. Anything else (or no answer within 15 s) is retried."),
+            )
+            .build();
+        let mut item = PathItem::new(HttpMethod::Post, operation);
+        item.summary = Some((*event_type).to_owned());
+        paths.paths.insert((*event_type).to_owned(), item);
+    }
+    api.webhooks = Some(paths);
 }
 
 /// Shared problem responses: (component name, description).

@@ -6,7 +6,7 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use jiff::Timestamp;
+use jiff::{SignedDuration, Timestamp};
 
 use super::capabilities::{AtsMethod, capability};
 use super::client::{
@@ -25,11 +25,18 @@ pub struct PublicApiClient {
     store: Arc<dyn Store>,
     clock: Arc<dyn Clock>,
     org_id: String,
+    interview_delay: SignedDuration,
 }
 
 impl PublicApiClient {
     pub fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>, org_id: impl Into<String>) -> Self {
-        PublicApiClient { store, clock, org_id: org_id.into() }
+        PublicApiClient { store, clock, org_id: org_id.into(), interview_delay: SignedDuration::ZERO }
+    }
+
+    /// How long after its creation an application's first interview attempt is due.
+    pub fn with_interview_delay(mut self, delay: SignedDuration) -> Self {
+        self.interview_delay = delay;
+        self
     }
 
     pub fn org_id(&self) -> &str {
@@ -85,14 +92,16 @@ impl AtsClient for PublicApiClient {
         &self,
         application: CandidateApplication,
     ) -> Result<(Application, Created), AtsError> {
+        let now = self.clock.now();
         let new = NewApplication {
+            interview_due_at: now.checked_add(self.interview_delay).unwrap_or(now),
             job_id: application.job_id,
             external_id: application.external_id,
             candidate: application.candidate,
             resume: application.resume,
             metadata: application.metadata,
         };
-        let (app, upserted) = self.store.create_application(&self.org_id, new, self.clock.now()).await?;
+        let (app, upserted) = self.store.create_application(&self.org_id, new, now).await?;
         let created = match upserted {
             Upserted::Created => Created::New,
             Upserted::Existing => Created::Existing,

@@ -12,7 +12,7 @@ use jiff::{SignedDuration, Timestamp};
 use serde::{Deserialize, Serialize};
 
 use crate::domain::events::OutboxEvent;
-use crate::domain::results::CallResults;
+use crate::domain::results::{CallOutcome, CallResults};
 use crate::domain::{
     ApiKey, Application, ApplicationStatus, Candidate, CandidateFields, Cursor, Job, JobFields, JobPatch, JobStatus,
     Metadata, Organization, Page, Resume, ResumeContent,
@@ -121,10 +121,35 @@ pub struct ApplicationQuery {
 #[derive(Debug, Clone)]
 pub struct NewApplication {
     pub job_id: String,
+    /// When the first interview attempt of a new application is due.
+    pub interview_due_at: Timestamp,
     pub external_id: Option<String>,
     pub candidate: CandidateFields,
     pub resume: Option<ResumeContent>,
     pub metadata: Metadata,
+}
+
+/// A scheduled interview, as claimed by an engine.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InterviewTask {
+    pub org_id: String,
+    pub application_id: String,
+    /// Attempts made so far.
+    pub attempts: u32,
+    /// Outcomes of the attempts made so far.
+    pub outcomes: Vec<CallOutcome>,
+    pub due_at: Timestamp,
+}
+
+/// A step of a running interview.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum InterviewStep {
+    /// A new attempt starts: the application becomes `calling`.
+    Dial,
+    /// The candidate picked up: `in_progress`.
+    Answered,
+    /// Nobody (or voicemail) answered: `no_answer` or `voicemail`, next attempt at `retry_at`.
+    Unanswered { outcome: CallOutcome, retry_at: Timestamp },
 }
 
 /// A response kept for `Idempotency-Key` replay.
@@ -247,6 +272,37 @@ pub trait Store: Send + Sync + 'static {
         org_id: &str,
         application_id: &str,
         results: CallResults,
+        now: Timestamp,
+    ) -> Result<Option<Application>, StoreError>;
+    /// Claims up to `limit` interviews that are due and not leased by a live engine.
+    async fn claim_interviews(
+        &self,
+        owner: &str,
+        now: Timestamp,
+        lease_until: Timestamp,
+        limit: u32,
+    ) -> Result<Vec<InterviewTask>, StoreError>;
+    /// Claims one scheduled interview now, whatever its due time, unless another owner's lease
+    /// on it is live. `None` when there is nothing to claim.
+    async fn claim_interview(
+        &self,
+        org_id: &str,
+        application_id: &str,
+        owner: &str,
+        now: Timestamp,
+        lease_until: Timestamp,
+    ) -> Result<Option<InterviewTask>, StoreError>;
+    /// Drops every interview lease; for a process that owns the store alone, at start-up.
+    async fn release_interview_leases(&self) -> Result<(), StoreError>;
+    /// Applies one step to a running interview: moves the application (queuing
+    /// `application.status_changed`) and updates the schedule, in one transaction. `None` when
+    /// the application is gone or already final (for example cancelled); the interview is then
+    /// marked done.
+    async fn advance_interview(
+        &self,
+        org_id: &str,
+        application_id: &str,
+        step: InterviewStep,
         now: Timestamp,
     ) -> Result<Option<Application>, StoreError>;
     async fn get_call_results(&self, org_id: &str, application_id: &str) -> Result<Option<CallResults>, StoreError>;

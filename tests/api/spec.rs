@@ -63,7 +63,7 @@ async fn every_documented_operation_is_served_and_nothing_else() {
             }
         }
     }
-    assert_eq!(operations, 18);
+    assert_eq!(operations, 20);
 }
 
 #[tokio::test]

@@ -55,6 +55,9 @@ impl Resp {
 pub fn config(dir: &TempDir) -> ServeConfig {
     let mut config = ServeConfig::new("127.0.0.1:0".parse().expect("loopback address"), dir.path().to_path_buf());
     config.api.rate_limit = None;
+    // Interviews wait for a test to ask for them (sandbox) unless a test sets a delay.
+    config.interview.delay = jiff::SignedDuration::from_hours(24);
+    config.interview.retry_delay = jiff::SignedDuration::from_hours(1);
     config
 }
 
@@ -64,10 +67,14 @@ impl TestApp {
     }
 
     pub async fn start_with(adjust: impl FnOnce(&mut ServeConfig)) -> TestApp {
+        Self::start_with_clock(Arc::new(SystemClock), adjust).await
+    }
+
+    pub async fn start_with_clock(clock: Arc<dyn Clock>, adjust: impl FnOnce(&mut ServeConfig)) -> TestApp {
         let dir = tempfile::tempdir().expect("temp dir");
         let mut config = config(&dir);
         adjust(&mut config);
-        let server = Server::start(config, Arc::new(SystemClock)).await.expect("server starts");
+        let server = Server::start(config, clock).await.expect("server starts");
         let key = server.bootstrap().expect("a fresh data dir is bootstrapped").key.secret.clone();
         TestApp { base: format!("http://{}", server.local_addr()), server, key, client: reqwest::Client::new(), dir }
     }
@@ -131,6 +138,47 @@ impl TestApp {
         let r =
             self.post("/v1/jobs", serde_json::json!({"title": "Delivery Driver", "external_id": external_id})).await;
         r.expect(201)["id"].as_str().expect("id").to_owned()
+    }
+}
+
+/// Replaces ids, times and ports in a JSON value with placeholders, for snapshots.
+pub fn redact(value: &Value) -> Value {
+    match value {
+        Value::String(s) => Value::String(redact_text(s)),
+        Value::Array(items) => Value::Array(items.iter().map(redact).collect()),
+        Value::Object(map) => Value::Object(map.iter().map(|(k, v)| (k.clone(), redact(v))).collect()),
+        other => other.clone(),
+    }
+}
+
+fn redact_text(s: &str) -> String {
+    let mut out = String::new();
+    for (i, word) in s.split_inclusive(['/', ' ', '"', '.']).enumerate() {
+        let _ = i;
+        let core = word.trim_end_matches(['/', ' ', '"', '.']);
+        let tail = &word[core.len()..];
+        let is_id = core.split_once('_').is_some_and(|(prefix, hex)| {
+            ["evt", "app", "job", "cand", "key", "org", "req"].contains(&prefix)
+                && hex.len() == 32
+                && hex.bytes().all(|b| b.is_ascii_hexdigit())
+        });
+        if is_id {
+            out.push_str(&format!("[{}_id]{tail}", core.split('_').next().unwrap_or("")));
+        } else {
+            out.push_str(word);
+        }
+    }
+    if out.parse::<jiff::Timestamp>().is_ok() {
+        return "[timestamp]".into();
+    }
+    // Loopback ports change from run to run.
+    match out.find("127.0.0.1:") {
+        Some(i) => {
+            let rest = &out[i + 10..];
+            let digits = rest.chars().take_while(char::is_ascii_digit).count();
+            format!("{}127.0.0.1:[port]{}", &out[..i], &rest[digits..])
+        }
+        None => out,
     }
 }
 

@@ -30,7 +30,8 @@ pub(super) struct Engine {
     writer: Mutex<Option<mpsc::Sender<WriteJob>>>,
     writer_thread: Mutex<Option<JoinHandle<()>>>,
     readers: Arc<Readers>,
-    _lock: Option<File>,
+    /// The server lock, released on close.
+    lock: Mutex<Option<File>>,
 }
 
 struct Readers {
@@ -65,7 +66,7 @@ impl Engine {
             writer: Mutex::new(Some(tx)),
             writer_thread: Mutex::new(Some(thread)),
             readers: Arc::new(Readers { idle: Mutex::new(idle), permits: Semaphore::new(readers), path }),
-            _lock: lock,
+            lock: Mutex::new(lock),
         })
     }
 
@@ -107,12 +108,14 @@ impl Engine {
         .map_err(|e| StoreError::Internal(format!("store reader failed: {e}")))?
     }
 
-    /// Stops the writer after the writes already queued, and waits for it.
+    /// Stops the writer after the writes already queued, waits for it, and releases the
+    /// server lock, even while other parts of the process still hold the store.
     pub(super) fn close(&self) {
         self.writer.lock().unwrap_or_else(|p| p.into_inner()).take();
         if let Some(thread) = self.writer_thread.lock().unwrap_or_else(|p| p.into_inner()).take() {
             let _ = thread.join();
         }
+        self.lock.lock().unwrap_or_else(|p| p.into_inner()).take();
     }
 }
 

@@ -12,7 +12,7 @@ use crate::store::StoreError;
 /// migration that has shipped.
 pub const MIGRATIONS: &[&str] = &[
     // 1: organisations, keys, the job cache, candidates, resumes, applications, idempotency,
-    //    call results and the event outbox.
+    //    call results, the event outbox and interview scheduling.
     r#"
     CREATE TABLE organizations (
         seq INTEGER PRIMARY KEY,
@@ -112,6 +112,20 @@ pub const MIGRATIONS: &[&str] = &[
         payload BLOB NOT NULL
     ) STRICT;
     CREATE INDEX outbox_by_org ON outbox(org_id, seq);
+
+    -- The interview of each application: when its next attempt is due and who is running it.
+    -- Work is claimed with a lease, so a crashed process's work is picked up again.
+    CREATE TABLE interviews (
+        application_id TEXT PRIMARY KEY REFERENCES applications(id),
+        org_id TEXT NOT NULL,
+        state TEXT NOT NULL CHECK (state IN ('scheduled', 'done')),
+        attempts INTEGER NOT NULL DEFAULT 0,
+        outcomes TEXT NOT NULL DEFAULT '[]',
+        due_at INTEGER NOT NULL,
+        lease_owner TEXT,
+        lease_until INTEGER
+    ) STRICT;
+    CREATE INDEX interviews_due ON interviews(state, due_at);
     "#,
 ];
 

@@ -16,15 +16,16 @@ use serde::de::DeserializeOwned;
 
 use self::engine::Engine;
 use super::{
-    ApplicationQuery, Export, ExportedKey, ExportedRecord, IdempotencyBegin, IdempotencyClaim, JobQuery, KeyUsage,
-    NewApiKey, NewApplication, Rejection, Store, StoreError, StoredResponse, Upserted,
+    ApplicationQuery, Export, ExportedKey, ExportedRecord, IdempotencyBegin, IdempotencyClaim, InterviewStep,
+    InterviewTask, JobQuery, KeyUsage, NewApiKey, NewApplication, Rejection, Store, StoreError, StoredResponse,
+    Upserted,
 };
 use crate::domain::events::{
     self, ApplicationRef, CandidateRef, InterviewCompletedData, InterviewCompletedEvent, InterviewFailedData,
     InterviewFailedEvent, JobRef, OutboxEvent,
 };
 use crate::domain::ids::IdKind;
-use crate::domain::results::CallResults;
+use crate::domain::results::{CallOutcome, CallResults};
 use crate::domain::{
     ApiKey, Application, ApplicationStatus, Candidate, Cursor, Job, JobFields, JobPatch, Organization, Page, Resume,
 };
@@ -500,6 +501,7 @@ impl Store for SqliteStore {
                 let previous = app.status;
                 app.transition(ApplicationStatus::Cancelled, Some(reason), now);
                 save_application(conn, &org_id, &app)?;
+                finish_interview(conn, &app.id)?;
                 queue_status_changed(conn, &org_id, &app, previous, now)?;
                 Ok(Some(app))
             })
@@ -515,6 +517,109 @@ impl Store for SqliteStore {
     ) -> Result<Option<Application>, StoreError> {
         let (org_id, id) = (org_id.to_owned(), application_id.to_owned());
         self.engine.write(move |conn| record_call_results_in(conn, &org_id, &id, results, now)).await
+    }
+
+    async fn claim_interviews(
+        &self,
+        owner: &str,
+        now: Timestamp,
+        lease_until: Timestamp,
+        limit: u32,
+    ) -> Result<Vec<InterviewTask>, StoreError> {
+        let owner = owner.to_owned();
+        self.engine
+            .write(move |conn| {
+                let mut stmt = conn.prepare_cached(
+                    "UPDATE interviews SET lease_owner = ?1, lease_until = ?2
+                     WHERE application_id IN (
+                        SELECT application_id FROM interviews
+                        WHERE state = 'scheduled' AND due_at <= ?3 AND (lease_until IS NULL OR lease_until <= ?3)
+                        ORDER BY due_at LIMIT ?4)
+                     RETURNING org_id, application_id, attempts, outcomes, due_at",
+                )?;
+                let rows = stmt.query_map(params![owner, micros(lease_until), micros(now), limit], |r| {
+                    Ok((
+                        r.get::<_, String>(0)?,
+                        r.get::<_, String>(1)?,
+                        r.get::<_, u32>(2)?,
+                        r.get::<_, String>(3)?,
+                        r.get::<_, i64>(4)?,
+                    ))
+                })?;
+                let mut tasks = rows
+                    .map(|row| {
+                        let (org_id, application_id, attempts, outcomes, due_at) = row?;
+                        Ok(InterviewTask {
+                            org_id,
+                            application_id,
+                            attempts,
+                            outcomes: from_json(&outcomes)?,
+                            due_at: from_micros(due_at)?,
+                        })
+                    })
+                    .collect::<Result<Vec<_>, StoreError>>()?;
+                tasks.sort_by_key(|t| t.due_at);
+                Ok(tasks)
+            })
+            .await
+    }
+
+    async fn claim_interview(
+        &self,
+        org_id: &str,
+        application_id: &str,
+        owner: &str,
+        now: Timestamp,
+        lease_until: Timestamp,
+    ) -> Result<Option<InterviewTask>, StoreError> {
+        let (org_id, id, owner) = (org_id.to_owned(), application_id.to_owned(), owner.to_owned());
+        self.engine
+            .write(move |conn| {
+                let row = conn
+                    .query_row(
+                        "UPDATE interviews SET lease_owner = ?3, lease_until = ?4
+                         WHERE org_id = ?1 AND application_id = ?2 AND state = 'scheduled'
+                           AND (lease_until IS NULL OR lease_until <= ?5 OR lease_owner = ?3)
+                         RETURNING attempts, outcomes, due_at",
+                        params![org_id, id, owner, micros(lease_until), micros(now)],
+                        |r| Ok((r.get::<_, u32>(0)?, r.get::<_, String>(1)?, r.get::<_, i64>(2)?)),
+                    )
+                    .optional()?;
+                row.map(|(attempts, outcomes, due_at)| {
+                    Ok(InterviewTask {
+                        org_id,
+                        application_id: id,
+                        attempts,
+                        outcomes: from_json(&outcomes)?,
+                        due_at: from_micros(due_at)?,
+                    })
+                })
+                .transpose()
+            })
+            .await
+    }
+
+    async fn release_interview_leases(&self) -> Result<(), StoreError> {
+        self.engine
+            .write(|conn| {
+                conn.execute(
+                    "UPDATE interviews SET lease_owner = NULL, lease_until = NULL WHERE state = 'scheduled'",
+                    [],
+                )?;
+                Ok(())
+            })
+            .await
+    }
+
+    async fn advance_interview(
+        &self,
+        org_id: &str,
+        application_id: &str,
+        step: InterviewStep,
+        now: Timestamp,
+    ) -> Result<Option<Application>, StoreError> {
+        let (org_id, id) = (org_id.to_owned(), application_id.to_owned());
+        self.engine.write(move |conn| advance_interview_in(conn, &org_id, &id, step, now)).await
     }
 
     async fn get_call_results(&self, org_id: &str, application_id: &str) -> Result<Option<CallResults>, StoreError> {
@@ -712,7 +817,7 @@ fn create_application_in(
             candidate
         }
     };
-    if let Some(content) = new.resume {
+    if let Some(content) = new.resume.clone() {
         let resume = Resume { candidate_id: candidate.id.clone(), content, received_at: now };
         conn.prepare_cached(
             "INSERT INTO resumes (candidate_id, org_id, record) VALUES (?1, ?2, ?3)
@@ -723,14 +828,14 @@ fn create_application_in(
 
     let mut app = Application {
         id: IdKind::Application.new_id(),
-        external_id: new.external_id,
+        external_id: new.external_id.clone(),
         job_id: job.id.clone(),
         job_external_id: job.external_id.clone(),
         candidate_id: candidate.id.clone(),
         candidate_external_id: candidate.external_id.clone(),
         status: ApplicationStatus::Pending,
         status_history: Vec::new(),
-        metadata: new.metadata,
+        metadata: new.metadata.clone(),
         created_at: now,
         updated_at: now,
     };
@@ -749,7 +854,77 @@ fn create_application_in(
         micros(now),
         to_json(&app)?
     ])?;
+    conn.prepare_cached(
+        "INSERT INTO interviews (application_id, org_id, state, due_at) VALUES (?1, ?2, 'scheduled', ?3)",
+    )?
+    .execute(params![app.id, org_id, micros(new.interview_due_at)])?;
     Ok((app, Upserted::Created))
+}
+
+fn finish_interview(conn: &Connection, application_id: &str) -> Result<(), StoreError> {
+    conn.prepare_cached(
+        "UPDATE interviews SET state = 'done', lease_owner = NULL, lease_until = NULL WHERE application_id = ?1",
+    )?
+    .execute([application_id])?;
+    Ok(())
+}
+
+fn advance_interview_in(
+    conn: &Connection,
+    org_id: &str,
+    application_id: &str,
+    step: InterviewStep,
+    now: Timestamp,
+) -> Result<Option<Application>, StoreError> {
+    let Some(mut app) = one::<Application>(
+        conn,
+        "SELECT record FROM applications WHERE org_id = ?1 AND id = ?2",
+        params![org_id, application_id],
+    )?
+    else {
+        return Ok(None);
+    };
+    if app.status.is_final() {
+        finish_interview(conn, &app.id)?;
+        return Ok(None);
+    }
+    let (attempts, outcomes): (u32, String) = conn
+        .query_row("SELECT attempts, outcomes FROM interviews WHERE application_id = ?1", [&app.id], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
+        .optional()?
+        .unwrap_or((0, "[]".into()));
+    let previous = app.status;
+    match step {
+        InterviewStep::Dial => {
+            let attempt = attempts + 1;
+            app.transition(ApplicationStatus::Calling, Some(format!("call attempt {attempt}")), now);
+            conn.prepare_cached("UPDATE interviews SET attempts = ?2 WHERE application_id = ?1")?
+                .execute(params![app.id, attempt])?;
+        }
+        InterviewStep::Answered => app.transition(ApplicationStatus::InProgress, None, now),
+        InterviewStep::Unanswered { outcome, retry_at } => {
+            let status = match outcome {
+                CallOutcome::Voicemail => ApplicationStatus::Voicemail,
+                _ => ApplicationStatus::NoAnswer,
+            };
+            app.transition(
+                status,
+                Some(format!("attempt {attempts}: {}; next attempt at {retry_at}", outcome.as_str())),
+                now,
+            );
+            let mut list: Vec<CallOutcome> = from_json(&outcomes)?;
+            list.push(outcome);
+            conn.prepare_cached(
+                "UPDATE interviews SET outcomes = ?2, due_at = ?3, lease_owner = NULL, lease_until = NULL
+                 WHERE application_id = ?1",
+            )?
+            .execute(params![app.id, to_json(&list)?, micros(retry_at)])?;
+        }
+    }
+    save_application(conn, org_id, &app)?;
+    queue_status_changed(conn, org_id, &app, previous, now)?;
+    Ok(Some(app))
 }
 
 fn insert_outbox(conn: &Connection, org_id: &str, event: &OutboxEvent) -> Result<(), StoreError> {
@@ -814,6 +989,7 @@ fn record_call_results_in(
     };
     app.transition(status, reason, now);
     save_application(conn, org_id, &app)?;
+    finish_interview(conn, &app.id)?;
     conn.prepare_cached(
         "INSERT INTO call_results (application_id, org_id, outcome, created_at, record) VALUES (?1, ?2, ?3, ?4, ?5)",
     )?
@@ -882,4 +1058,39 @@ fn idempotency_begin_in(conn: &Connection, claim: IdempotencyClaim) -> Result<Id
         return Ok(IdempotencyBegin::Proceed);
     }
     Ok(IdempotencyBegin::InProgress)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A write that fails rolls back everything it did, outbox rows included, while writes
+    /// committed in the same group keep theirs: an event exists exactly when its transaction
+    /// committed.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_failed_write_leaves_no_event_behind() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(dir.path(), Access::Server).unwrap();
+        let now = Timestamp::from_second(1_800_000_000).unwrap();
+        store.create_organization("org_1".into(), "Org".into(), now).await.unwrap();
+        let event = |id: &str| OutboxEvent {
+            id: id.into(),
+            event_type: "webhook.test".into(),
+            application_id: None,
+            created_at: now,
+            payload: b"{}".to_vec(),
+        };
+        let (good, bad) = (event("evt_good"), event("evt_bad"));
+        let committed = store.engine.write(move |conn| insert_outbox(conn, "org_1", &good));
+        let failed = store.engine.write(move |conn| {
+            insert_outbox(conn, "org_1", &bad)?;
+            Err::<(), _>(StoreError::Internal("the change that caused it failed".into()))
+        });
+        let (committed, failed) = tokio::join!(committed, failed);
+        assert!(committed.is_ok());
+        assert!(failed.is_err());
+        let ids: Vec<String> =
+            store.list_outbox("org_1", 0, 10).await.unwrap().into_iter().map(|(_, e)| e.id).collect();
+        assert_eq!(ids, ["evt_good"]);
+    }
 }
