@@ -19,6 +19,7 @@ use crate::keys;
 use crate::server::{ServeConfig, Server};
 use crate::store::sqlite::{Access, SqliteStore};
 use crate::store::{Store, StoreError};
+use crate::webhooks::dispatcher::parse_schedule;
 
 #[derive(Debug, Parser)]
 #[command(name = "public-api", version, about = "The Public API reference server and its admin commands.")]
@@ -89,6 +90,25 @@ pub struct ServeArgs {
     /// The base URL clients reach this server at, for links in results (default: the listening address).
     #[arg(long, env = "PUBLIC_API_PUBLIC_URL")]
     pub public_url: Option<String>,
+    /// Let webhooks go to this non-public range too, e.g. 127.0.0.1/32 for a local receiver
+    /// (repeatable; comma-separated in the environment variable).
+    #[arg(long = "webhook-allow-cidr", env = "PUBLIC_API_WEBHOOK_ALLOW_CIDR", value_delimiter = ',')]
+    pub webhook_allow_cidr: Vec<String>,
+    /// Accept only https:// webhook URLs.
+    #[arg(long, env = "PUBLIC_API_WEBHOOK_HTTPS_ONLY")]
+    pub webhook_https_only: bool,
+    /// Seconds a webhook attempt may take.
+    #[arg(long, env = "PUBLIC_API_WEBHOOK_TIMEOUT", default_value_t = 15.0)]
+    pub webhook_timeout: f64,
+    /// Delays between webhook attempts, e.g. `5s,5m,30m,2h,5h,10h,10h` (the default).
+    #[arg(long, env = "PUBLIC_API_WEBHOOK_RETRY_SCHEDULE")]
+    pub webhook_retry_schedule: Option<String>,
+    /// Hours an endpoint may fail without a success before it is disabled.
+    #[arg(long, env = "PUBLIC_API_WEBHOOK_DISABLE_AFTER_HOURS", default_value_t = 120.0)]
+    pub webhook_disable_after_hours: f64,
+    /// Hours a rotated-out signing secret keeps signing.
+    #[arg(long, env = "PUBLIC_API_WEBHOOK_ROTATION_OVERLAP_HOURS", default_value_t = 24.0)]
+    pub webhook_rotation_overlap_hours: f64,
 }
 
 fn seconds(name: &str, value: f64) -> Result<jiff::SignedDuration, String> {
@@ -193,6 +213,19 @@ async fn serve(data_dir: &Path, args: ServeArgs, clock: Arc<dyn Clock>) -> Resul
         config.interview.outcomes = OutcomeWeights::parse(weights).map_err(|e| format!("--interview-outcomes: {e}"))?;
     }
     config.interview.public_url = args.public_url.unwrap_or_default();
+    for cidr in &args.webhook_allow_cidr {
+        config.delivery.policy.allow.push(cidr.parse().map_err(|e| format!("--webhook-allow-cidr: {e}"))?);
+    }
+    config.delivery.policy.https_only = args.webhook_https_only;
+    config.delivery.timeout = seconds("webhook-timeout", args.webhook_timeout)?
+        .try_into()
+        .map_err(|_| "--webhook-timeout must be positive".to_owned())?;
+    if let Some(schedule) = &args.webhook_retry_schedule {
+        config.delivery.schedule = parse_schedule(schedule).map_err(|e| format!("--webhook-retry-schedule: {e}"))?;
+    }
+    config.delivery.disable_after = seconds("webhook-disable-after-hours", args.webhook_disable_after_hours * 3600.0)?;
+    config.delivery.rotation_overlap =
+        seconds("webhook-rotation-overlap-hours", args.webhook_rotation_overlap_hours * 3600.0)?;
     let server = Server::start(config, clock).await.map_err(|e| e.to_string())?;
     if let Some(b) = server.bootstrap() {
         println!("Created organisation {} ({}).", b.organization.name, b.organization.id);

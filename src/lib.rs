@@ -15,3 +15,10 @@ pub mod seed;
 pub mod server;
 pub mod spec_files;
 pub mod store;
+pub mod webhooks;
+
+/// Selects the TLS crypto provider for outgoing HTTPS (ring). Must run before the first HTTP
+/// client is built; calling it again is harmless.
+pub fn install_crypto_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}

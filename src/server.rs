@@ -19,6 +19,7 @@ use crate::keys::{self, IssuedKey};
 use crate::seed::{self, SeedError, SeedReport};
 use crate::store::sqlite::{Access, SqliteStore};
 use crate::store::{Store, StoreError};
+use crate::webhooks::dispatcher::{DeliveryConfig, Dispatcher};
 
 /// Everything `serve` needs to know.
 #[derive(Debug, Clone)]
@@ -31,6 +32,8 @@ pub struct ServeConfig {
     pub api: ApiConfig,
     /// How interviews are simulated. An empty `public_url` means the listening address.
     pub interview: InterviewConfig,
+    /// How webhooks are delivered.
+    pub delivery: DeliveryConfig,
     /// How often buffered API key usage is written to the store.
     pub usage_flush_interval: Duration,
 }
@@ -44,6 +47,7 @@ impl ServeConfig {
             seed_org: None,
             api: ApiConfig::default(),
             interview: InterviewConfig { public_url: String::new(), ..InterviewConfig::default() },
+            delivery: DeliveryConfig::default(),
             usage_flush_interval: Duration::from_secs(2),
         }
     }
@@ -91,8 +95,8 @@ impl Server {
         let store: Arc<dyn Store> = sqlite.clone();
         let bootstrap = bootstrap_if_empty(store.as_ref(), clock.as_ref()).await?;
         // This process holds the data directory's lock, so leases left by an earlier process
-        // are stale: free them so its interviews resume at once.
-        store.release_interview_leases().await?;
+        // are stale: free them so its interviews and deliveries resume at once.
+        store.release_leases().await?;
         let seeded = match &config.seed {
             Some(path) => {
                 let org_id = match &config.seed_org {
@@ -113,11 +117,15 @@ impl Server {
         if interview.public_url.is_empty() {
             interview.public_url = format!("http://{local_addr}");
         }
-        let engine = InterviewEngine::new(Arc::clone(&store), Arc::clone(&clock), interview);
-        let state = AppState::new(store, clock, Arc::clone(&engine), config.api.clone());
+        let events = Arc::new(tokio::sync::Notify::new());
+        let engine = InterviewEngine::new(Arc::clone(&store), Arc::clone(&clock), interview, Arc::clone(&events));
+        let dispatcher = Dispatcher::new(Arc::clone(&store), Arc::clone(&clock), config.delivery.clone(), events)
+            .map_err(|e| ServeError::Crashed(e.to_string()))?;
+        let state = AppState::new(store, clock, Arc::clone(&engine), Arc::clone(&dispatcher), config.api.clone());
         let app = api::router(state.clone());
         let (stop, mut stopped) = watch::channel(false);
         let engine_task = config.interview.background.then(|| tokio::spawn(engine.run(stop.subscribe())));
+        let dispatcher_task = config.delivery.background.then(|| tokio::spawn(dispatcher.run(stop.subscribe())));
         let flusher =
             tokio::spawn(flush_usage_periodically(state.clone(), config.usage_flush_interval, stop.subscribe()));
         let task_state = state.clone();
@@ -128,7 +136,7 @@ impl Server {
                 })
                 .await;
             let _ = flusher.await;
-            if let Some(task) = engine_task {
+            for task in [engine_task, dispatcher_task].into_iter().flatten() {
                 let _ = task.await;
             }
             flush_usage(&task_state).await;

@@ -23,6 +23,10 @@ pub fn generate() -> Vec<SpecFile> {
             contents: crate::ats::capabilities::coverage_markdown(),
         },
     ];
+    files.push(SpecFile {
+        path: format!("{SPEC_DIR}/webhook-signature-vectors.json"),
+        contents: serde_json::to_string_pretty(&crate::webhooks::signing::test_vectors()).unwrap_or_default() + "\n",
+    });
     for (event_type, schema) in event_schemas() {
         let contents = serde_json::to_string_pretty(&schema).unwrap_or_default() + "\n";
         files.push(SpecFile { path: format!("{SPEC_DIR}/webhooks/{event_type}.schema.json"), contents });

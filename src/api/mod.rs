@@ -16,6 +16,8 @@ pub mod pagination;
 pub mod problem;
 pub mod sandbox;
 pub mod spec;
+pub mod webhook_deliveries;
+pub mod webhook_endpoints;
 
 use std::ops::Deref;
 use std::sync::Arc;
@@ -40,6 +42,7 @@ use crate::ats::PublicApiClient;
 use crate::clock::Clock;
 use crate::interview::InterviewEngine;
 use crate::store::Store;
+use crate::webhooks::dispatcher::Dispatcher;
 
 /// Limits and policies of the HTTP edge.
 #[derive(Debug, Clone)]
@@ -73,6 +76,8 @@ pub struct App {
     pub store: Arc<dyn Store>,
     /// Runs the simulated interviews; woken when an application is created.
     pub engine: Arc<InterviewEngine>,
+    /// Sends webhooks; woken when events are queued.
+    pub dispatcher: Arc<Dispatcher>,
     pub clock: Arc<dyn Clock>,
     pub config: ApiConfig,
     pub limiter: RateLimiter,
@@ -104,12 +109,14 @@ impl AppState {
         store: Arc<dyn Store>,
         clock: Arc<dyn Clock>,
         engine: Arc<InterviewEngine>,
+        dispatcher: Arc<Dispatcher>,
         config: ApiConfig,
     ) -> AppState {
         let spec_json = openapi().to_pretty_json().unwrap_or_else(|_| "{}".into());
         AppState(Arc::new(App {
             store,
             engine,
+            dispatcher,
             clock,
             limiter: RateLimiter::new(config.rate_limit),
             usage: UsageTracker::default(),
@@ -134,11 +141,26 @@ fn v1_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(api_keys::list_api_keys, api_keys::create_api_key))
         .routes(routes!(api_keys::revoke_api_key))
         .routes(routes!(integration::get_integration))
+        .routes(routes!(webhook_endpoints::create_endpoint, webhook_endpoints::list_endpoints))
+        .routes(routes!(
+            webhook_endpoints::get_endpoint,
+            webhook_endpoints::update_endpoint,
+            webhook_endpoints::delete_endpoint
+        ))
+        .routes(routes!(webhook_endpoints::rotate_secret))
+        .routes(routes!(webhook_endpoints::test_endpoint))
+        .routes(routes!(webhook_deliveries::list_deliveries))
+        .routes(routes!(webhook_deliveries::get_delivery))
+        .routes(routes!(webhook_deliveries::redeliver))
 }
 
 /// Unauthenticated operational routes.
 fn ops_routes() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(ops::healthz)).routes(routes!(ops::readyz)).routes(routes!(ops::openapi_json))
+    OpenApiRouter::new()
+        .routes(routes!(ops::healthz))
+        .routes(routes!(ops::readyz))
+        .routes(routes!(ops::openapi_json))
+        .routes(routes!(ops::metrics))
 }
 
 /// The complete OpenAPI document of this server.

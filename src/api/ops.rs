@@ -65,3 +65,19 @@ pub async fn openapi_json(State(state): State<AppState>) -> Response {
     response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
     response
 }
+
+/// Prometheus metrics: webhook outbox depth, attempts by outcome, delivery latency, disabled
+/// endpoints.
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    tag = TAG,
+    responses((status = 200, description = "Metrics in the Prometheus text format.", content_type = "text/plain; version=0.0.4", body = String))
+)]
+pub async fn metrics(State(state): State<AppState>) -> Result<Response, ApiError> {
+    let stats = state.store.webhook_stats().await?;
+    let text = state.dispatcher.metrics.render(stats.pending_deliveries, stats.disabled_endpoints);
+    let mut response = text.into_response();
+    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; version=0.0.4"));
+    Ok(response)
+}

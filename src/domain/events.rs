@@ -126,7 +126,7 @@ pub struct WebhookTestData {
 }
 
 macro_rules! event {
-    ($(#[$doc:meta])* $name:ident, $tag:ident, $wire:literal, $data:ty) => {
+    ($(#[$doc:meta])* $name:ident, $tag:ident, $wire:tt, $data:ty) => {
         #[doc = concat!("The event type `", $wire, "`.")]
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema, JsonSchema)]
         pub enum $tag {

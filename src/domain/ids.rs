@@ -11,6 +11,8 @@ pub enum IdKind {
     Candidate,
     Application,
     Event,
+    Endpoint,
+    Delivery,
 }
 
 impl IdKind {
@@ -22,6 +24,8 @@ impl IdKind {
             IdKind::Candidate => "cand",
             IdKind::Application => "app",
             IdKind::Event => "evt",
+            IdKind::Endpoint => "ep",
+            IdKind::Delivery => "del",
         }
     }
 

@@ -14,6 +14,7 @@ pub mod org;
 pub mod page;
 pub mod results;
 pub mod validate;
+pub mod webhooks;
 
 pub use application::{Application, ApplicationStatus, StatusChange};
 pub use candidate::{Candidate, CandidateFields, Resume, ResumeContent, ResumeFile};

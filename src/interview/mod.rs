@@ -146,16 +146,25 @@ pub struct InterviewEngine {
     /// Who holds the leases this engine takes.
     owner: String,
     wake: Notify,
+    /// Told whenever an attempt queued events, so webhooks go out at once.
+    events: Arc<Notify>,
 }
 
 impl InterviewEngine {
-    pub fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>, config: InterviewConfig) -> Arc<InterviewEngine> {
+    /// `events` is notified after every attempt, because attempts queue events.
+    pub fn new(
+        store: Arc<dyn Store>,
+        clock: Arc<dyn Clock>,
+        config: InterviewConfig,
+        events: Arc<Notify>,
+    ) -> Arc<InterviewEngine> {
         Arc::new(InterviewEngine {
             store,
             clock,
             config,
             owner: format!("engine-{}", uuid::Uuid::now_v7().simple()),
             wake: Notify::new(),
+            events,
         })
     }
 
@@ -183,6 +192,7 @@ impl InterviewEngine {
                 if let Err(e) = self.attempt(&task, None).await {
                     tracing::warn!(application = %task.application_id, error = %e, "interview attempt failed; it is retried after its lease");
                 }
+                self.events.notify_one();
             }
         }
     }
@@ -204,7 +214,9 @@ impl InterviewEngine {
             .claim_interview(org_id, application_id, &self.owner, now, lease_until)
             .await?
             .ok_or(EngineError::Busy)?;
-        self.attempt(&task, Some(forced)).await?;
+        let attempted = self.attempt(&task, Some(forced)).await;
+        self.events.notify_one();
+        attempted?;
         self.store.get_application(org_id, application_id).await?.ok_or_else(not_found)
     }
 

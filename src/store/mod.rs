@@ -6,13 +6,18 @@
 //! organisation id and never crosses it.
 
 pub mod sqlite;
+pub mod webhooks;
 
 use async_trait::async_trait;
 use jiff::{SignedDuration, Timestamp};
 use serde::{Deserialize, Serialize};
 
+use self::webhooks::{
+    AttemptOutcome, DeliveryQuery, DeliveryTarget, DeliveryTask, EndpointPatch, NewEndpoint, WebhookStats,
+};
 use crate::domain::events::OutboxEvent;
 use crate::domain::results::{CallOutcome, CallResults};
+use crate::domain::webhooks::{DeliveryAttempt, WebhookDelivery, WebhookEndpoint};
 use crate::domain::{
     ApiKey, Application, ApplicationStatus, Candidate, CandidateFields, Cursor, Job, JobFields, JobPatch, JobStatus,
     Metadata, Organization, Page, Resume, ResumeContent,
@@ -292,8 +297,9 @@ pub trait Store: Send + Sync + 'static {
         now: Timestamp,
         lease_until: Timestamp,
     ) -> Result<Option<InterviewTask>, StoreError>;
-    /// Drops every interview lease; for a process that owns the store alone, at start-up.
-    async fn release_interview_leases(&self) -> Result<(), StoreError>;
+    /// Drops every interview and delivery lease; for a process that owns the store alone, at
+    /// start-up, so that work a killed process held resumes at once.
+    async fn release_leases(&self) -> Result<(), StoreError>;
     /// Applies one step to a running interview: moves the application (queuing
     /// `application.status_changed`) and updates the schedule, in one transaction. `None` when
     /// the application is gone or already final (for example cancelled); the interview is then
@@ -323,4 +329,89 @@ pub trait Store: Send + Sync + 'static {
     async fn idempotency_release(&self, org_id: &str, key: &str) -> Result<(), StoreError>;
 
     async fn export(&self) -> Result<Export, StoreError>;
+
+    // Webhook endpoints.
+    async fn create_endpoint(
+        &self,
+        org_id: &str,
+        new: NewEndpoint,
+        now: Timestamp,
+    ) -> Result<WebhookEndpoint, StoreError>;
+    async fn list_endpoints(&self, org_id: &str) -> Result<Vec<WebhookEndpoint>, StoreError>;
+    async fn get_endpoint(&self, org_id: &str, endpoint_id: &str) -> Result<Option<WebhookEndpoint>, StoreError>;
+    async fn update_endpoint(
+        &self,
+        org_id: &str,
+        endpoint_id: &str,
+        patch: EndpointPatch,
+        now: Timestamp,
+    ) -> Result<Option<WebhookEndpoint>, StoreError>;
+    /// Deletes an endpoint and fails its pending deliveries; `false` if there was none.
+    async fn delete_endpoint(&self, org_id: &str, endpoint_id: &str, now: Timestamp) -> Result<bool, StoreError>;
+    /// Makes `new_secret` current; the replaced secret keeps signing until `previous_expires_at`.
+    async fn rotate_endpoint_secret(
+        &self,
+        org_id: &str,
+        endpoint_id: &str,
+        new_secret: String,
+        previous_expires_at: Timestamp,
+        now: Timestamp,
+    ) -> Result<Option<WebhookEndpoint>, StoreError>;
+    /// The endpoint and its signing secrets, for a delivery.
+    async fn delivery_target(&self, endpoint_id: &str, now: Timestamp) -> Result<Option<DeliveryTarget>, StoreError>;
+    async fn disable_endpoint(&self, endpoint_id: &str, reason: String, now: Timestamp) -> Result<(), StoreError>;
+    /// Notes a failed delivery; disables the endpoint once it has failed for `disable_after`
+    /// without a success. Returns whether it was disabled now.
+    async fn endpoint_failed(
+        &self,
+        endpoint_id: &str,
+        now: Timestamp,
+        disable_after: SignedDuration,
+    ) -> Result<bool, StoreError>;
+    async fn endpoint_succeeded(&self, endpoint_id: &str) -> Result<(), StoreError>;
+
+    // Webhook deliveries.
+    /// Claims up to `limit` pending deliveries that are due and not leased.
+    async fn claim_deliveries(
+        &self,
+        owner: &str,
+        now: Timestamp,
+        lease_until: Timestamp,
+        limit: u32,
+    ) -> Result<Vec<DeliveryTask>, StoreError>;
+    /// Claims one delivery, whatever its status, for a manual attempt; `None` if it does not
+    /// exist or another owner's lease on it is live.
+    async fn claim_delivery(
+        &self,
+        org_id: &str,
+        delivery_id: &str,
+        owner: &str,
+        now: Timestamp,
+        lease_until: Timestamp,
+    ) -> Result<Option<DeliveryTask>, StoreError>;
+    /// Logs an attempt and moves its delivery on; releases the lease.
+    async fn finish_attempt(
+        &self,
+        delivery_id: &str,
+        attempt: DeliveryAttempt,
+        outcome: AttemptOutcome,
+        now: Timestamp,
+    ) -> Result<(), StoreError>;
+    /// Puts a claimed delivery back, due at `at`, without counting an attempt.
+    async fn postpone_delivery(&self, delivery_id: &str, at: Timestamp) -> Result<(), StoreError>;
+    async fn list_deliveries(&self, org_id: &str, query: DeliveryQuery) -> Result<Page<WebhookDelivery>, StoreError>;
+    async fn get_delivery(
+        &self,
+        org_id: &str,
+        delivery_id: &str,
+    ) -> Result<Option<(WebhookDelivery, Vec<DeliveryAttempt>)>, StoreError>;
+    /// Queues a `webhook.test` event for one endpoint; the delivery's id, or `None` without
+    /// such an endpoint.
+    async fn queue_test_event(
+        &self,
+        org_id: &str,
+        endpoint_id: &str,
+        event: OutboxEvent,
+    ) -> Result<Option<String>, StoreError>;
+    async fn webhook_stats(&self) -> Result<WebhookStats, StoreError>;
 }

@@ -4,6 +4,7 @@
 mod applications;
 mod ats;
 mod auth;
+mod crash;
 mod errors;
 mod events;
 mod fuzz;
@@ -11,5 +12,7 @@ mod idempotency;
 mod interviews;
 mod jobs;
 mod lifecycle;
+mod signing;
 mod spec;
 mod support;
+mod webhooks;

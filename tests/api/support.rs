@@ -58,6 +58,9 @@ pub fn config(dir: &TempDir) -> ServeConfig {
     // Interviews wait for a test to ask for them (sandbox) unless a test sets a delay.
     config.interview.delay = jiff::SignedDuration::from_hours(24);
     config.interview.retry_delay = jiff::SignedDuration::from_hours(1);
+    // Receivers in tests listen on loopback.
+    config.delivery.policy.allow = vec!["127.0.0.1/32".parse().expect("cidr")];
+    config.delivery.timeout = std::time::Duration::from_secs(2);
     config
 }
 

@@ -12,7 +12,7 @@ use crate::store::StoreError;
 /// migration that has shipped.
 pub const MIGRATIONS: &[&str] = &[
     // 1: organisations, keys, the job cache, candidates, resumes, applications, idempotency,
-    //    call results, the event outbox and interview scheduling.
+    //    call results, the event outbox, interview scheduling and webhook delivery.
     r#"
     CREATE TABLE organizations (
         seq INTEGER PRIMARY KEY,
@@ -126,6 +126,46 @@ pub const MIGRATIONS: &[&str] = &[
         lease_until INTEGER
     ) STRICT;
     CREATE INDEX interviews_due ON interviews(state, due_at);
+
+    -- Webhook endpoints. `secrets` is a JSON list, current secret first; `failing_since` is
+    -- when deliveries to the endpoint started failing without a success since.
+    CREATE TABLE webhook_endpoints (
+        seq INTEGER PRIMARY KEY,
+        id TEXT NOT NULL UNIQUE,
+        org_id TEXT NOT NULL REFERENCES organizations(id),
+        enabled INTEGER NOT NULL,
+        deleted INTEGER NOT NULL DEFAULT 0,
+        failing_since INTEGER,
+        secrets TEXT NOT NULL,
+        record TEXT NOT NULL
+    ) STRICT;
+    CREATE INDEX webhook_endpoints_by_org ON webhook_endpoints(org_id, seq);
+
+    -- One row per (event, endpoint), made in the same transaction as the event.
+    CREATE TABLE webhook_deliveries (
+        seq INTEGER PRIMARY KEY,
+        id TEXT NOT NULL UNIQUE,
+        org_id TEXT NOT NULL,
+        endpoint_id TEXT NOT NULL REFERENCES webhook_endpoints(id),
+        event_id TEXT NOT NULL REFERENCES outbox(id),
+        event_type TEXT NOT NULL,
+        status TEXT NOT NULL CHECK (status IN ('pending', 'succeeded', 'failed')),
+        attempts INTEGER NOT NULL DEFAULT 0,
+        next_attempt_at INTEGER,
+        lease_owner TEXT,
+        lease_until INTEGER,
+        created_at INTEGER NOT NULL,
+        updated_at INTEGER NOT NULL
+    ) STRICT;
+    CREATE INDEX webhook_deliveries_due ON webhook_deliveries(status, next_attempt_at);
+    CREATE INDEX webhook_deliveries_by_org ON webhook_deliveries(org_id, seq);
+
+    CREATE TABLE webhook_attempts (
+        seq INTEGER PRIMARY KEY,
+        delivery_id TEXT NOT NULL REFERENCES webhook_deliveries(id),
+        record TEXT NOT NULL
+    ) STRICT;
+    CREATE INDEX webhook_attempts_by_delivery ON webhook_attempts(delivery_id, seq);
     "#,
 ];
 

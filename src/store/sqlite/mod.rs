@@ -5,16 +5,20 @@
 
 mod engine;
 pub mod migrations;
+mod webhooks;
 
 use std::path::Path;
 
 use async_trait::async_trait;
-use jiff::Timestamp;
+use jiff::{SignedDuration, Timestamp};
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use self::engine::Engine;
+use super::webhooks::{
+    AttemptOutcome, DeliveryQuery, DeliveryTarget, DeliveryTask, EndpointPatch, NewEndpoint, WebhookStats,
+};
 use super::{
     ApplicationQuery, Export, ExportedKey, ExportedRecord, IdempotencyBegin, IdempotencyClaim, InterviewStep,
     InterviewTask, JobQuery, KeyUsage, NewApiKey, NewApplication, Rejection, Store, StoreError, StoredResponse,
@@ -26,6 +30,7 @@ use crate::domain::events::{
 };
 use crate::domain::ids::IdKind;
 use crate::domain::results::{CallOutcome, CallResults};
+use crate::domain::webhooks::{DeliveryAttempt, WebhookDelivery, WebhookEndpoint};
 use crate::domain::{
     ApiKey, Application, ApplicationStatus, Candidate, Cursor, Job, JobFields, JobPatch, Organization, Page, Resume,
 };
@@ -599,11 +604,15 @@ impl Store for SqliteStore {
             .await
     }
 
-    async fn release_interview_leases(&self) -> Result<(), StoreError> {
+    async fn release_leases(&self) -> Result<(), StoreError> {
         self.engine
             .write(|conn| {
                 conn.execute(
                     "UPDATE interviews SET lease_owner = NULL, lease_until = NULL WHERE state = 'scheduled'",
+                    [],
+                )?;
+                conn.execute(
+                    "UPDATE webhook_deliveries SET lease_owner = NULL, lease_until = NULL WHERE lease_owner IS NOT NULL",
                     [],
                 )?;
                 Ok(())
@@ -717,6 +726,159 @@ impl Store for SqliteStore {
                 Ok(())
             })
             .await
+    }
+
+    async fn create_endpoint(
+        &self,
+        org_id: &str,
+        new: NewEndpoint,
+        now: Timestamp,
+    ) -> Result<WebhookEndpoint, StoreError> {
+        let org_id = org_id.to_owned();
+        self.engine.write(move |conn| webhooks::create_endpoint(conn, &org_id, new, now)).await
+    }
+
+    async fn list_endpoints(&self, org_id: &str) -> Result<Vec<WebhookEndpoint>, StoreError> {
+        let org_id = org_id.to_owned();
+        self.engine.read(move |conn| webhooks::list_endpoints(conn, &org_id)).await
+    }
+
+    async fn get_endpoint(&self, org_id: &str, endpoint_id: &str) -> Result<Option<WebhookEndpoint>, StoreError> {
+        let (org_id, id) = (org_id.to_owned(), endpoint_id.to_owned());
+        self.engine.read(move |conn| webhooks::get_endpoint(conn, &org_id, &id)).await
+    }
+
+    async fn update_endpoint(
+        &self,
+        org_id: &str,
+        endpoint_id: &str,
+        patch: EndpointPatch,
+        now: Timestamp,
+    ) -> Result<Option<WebhookEndpoint>, StoreError> {
+        let (org_id, id) = (org_id.to_owned(), endpoint_id.to_owned());
+        self.engine.write(move |conn| webhooks::update_endpoint(conn, &org_id, &id, patch, now)).await
+    }
+
+    async fn delete_endpoint(&self, org_id: &str, endpoint_id: &str, now: Timestamp) -> Result<bool, StoreError> {
+        let (org_id, id) = (org_id.to_owned(), endpoint_id.to_owned());
+        self.engine.write(move |conn| webhooks::delete_endpoint(conn, &org_id, &id, now)).await
+    }
+
+    async fn rotate_endpoint_secret(
+        &self,
+        org_id: &str,
+        endpoint_id: &str,
+        new_secret: String,
+        previous_expires_at: Timestamp,
+        now: Timestamp,
+    ) -> Result<Option<WebhookEndpoint>, StoreError> {
+        let (org_id, id) = (org_id.to_owned(), endpoint_id.to_owned());
+        self.engine
+            .write(move |conn| webhooks::rotate_secret(conn, &org_id, &id, new_secret, previous_expires_at, now))
+            .await
+    }
+
+    async fn delivery_target(&self, endpoint_id: &str, now: Timestamp) -> Result<Option<DeliveryTarget>, StoreError> {
+        let id = endpoint_id.to_owned();
+        self.engine.read(move |conn| webhooks::delivery_target(conn, &id, now)).await
+    }
+
+    async fn disable_endpoint(&self, endpoint_id: &str, reason: String, now: Timestamp) -> Result<(), StoreError> {
+        let id = endpoint_id.to_owned();
+        self.engine.write(move |conn| webhooks::disable_endpoint(conn, &id, reason, now)).await
+    }
+
+    async fn endpoint_failed(
+        &self,
+        endpoint_id: &str,
+        now: Timestamp,
+        disable_after: SignedDuration,
+    ) -> Result<bool, StoreError> {
+        let id = endpoint_id.to_owned();
+        self.engine.write(move |conn| webhooks::endpoint_failed(conn, &id, now, disable_after)).await
+    }
+
+    async fn endpoint_succeeded(&self, endpoint_id: &str) -> Result<(), StoreError> {
+        let id = endpoint_id.to_owned();
+        self.engine.write(move |conn| webhooks::endpoint_succeeded(conn, &id)).await
+    }
+
+    async fn claim_deliveries(
+        &self,
+        owner: &str,
+        now: Timestamp,
+        lease_until: Timestamp,
+        limit: u32,
+    ) -> Result<Vec<DeliveryTask>, StoreError> {
+        let owner = owner.to_owned();
+        self.engine.write(move |conn| webhooks::claim_deliveries(conn, &owner, now, lease_until, limit)).await
+    }
+
+    async fn claim_delivery(
+        &self,
+        org_id: &str,
+        delivery_id: &str,
+        owner: &str,
+        now: Timestamp,
+        lease_until: Timestamp,
+    ) -> Result<Option<DeliveryTask>, StoreError> {
+        let (org_id, id, owner) = (org_id.to_owned(), delivery_id.to_owned(), owner.to_owned());
+        self.engine.write(move |conn| webhooks::claim_delivery(conn, &org_id, &id, &owner, now, lease_until)).await
+    }
+
+    async fn finish_attempt(
+        &self,
+        delivery_id: &str,
+        attempt: DeliveryAttempt,
+        outcome: AttemptOutcome,
+        now: Timestamp,
+    ) -> Result<(), StoreError> {
+        let id = delivery_id.to_owned();
+        self.engine.write(move |conn| webhooks::finish_attempt(conn, &id, attempt, outcome, now)).await
+    }
+
+    async fn postpone_delivery(&self, delivery_id: &str, at: Timestamp) -> Result<(), StoreError> {
+        let id = delivery_id.to_owned();
+        self.engine.write(move |conn| webhooks::postpone(conn, &id, at)).await
+    }
+
+    async fn list_deliveries(&self, org_id: &str, query: DeliveryQuery) -> Result<Page<WebhookDelivery>, StoreError> {
+        let org_id = org_id.to_owned();
+        self.engine.read(move |conn| webhooks::list_deliveries(conn, &org_id, query)).await
+    }
+
+    async fn get_delivery(
+        &self,
+        org_id: &str,
+        delivery_id: &str,
+    ) -> Result<Option<(WebhookDelivery, Vec<DeliveryAttempt>)>, StoreError> {
+        let (org_id, id) = (org_id.to_owned(), delivery_id.to_owned());
+        self.engine.read(move |conn| webhooks::get_delivery(conn, &org_id, &id)).await
+    }
+
+    async fn queue_test_event(
+        &self,
+        org_id: &str,
+        endpoint_id: &str,
+        event: OutboxEvent,
+    ) -> Result<Option<String>, StoreError> {
+        let (org_id, id) = (org_id.to_owned(), endpoint_id.to_owned());
+        self.engine
+            .write(move |conn| {
+                if webhooks::get_endpoint(conn, &org_id, &id)?.is_none() {
+                    return Ok(None);
+                }
+                conn.prepare_cached(
+                    "INSERT INTO outbox (id, org_id, type, application_id, created_at, payload) VALUES (?1, ?2, ?3, NULL, ?4, ?5)",
+                )?
+                .execute(params![event.id, org_id, event.event_type, micros(event.created_at), event.payload])?;
+                Ok(Some(webhooks::insert_delivery(conn, &org_id, &id, &event)?))
+            })
+            .await
+    }
+
+    async fn webhook_stats(&self) -> Result<WebhookStats, StoreError> {
+        self.engine.read(webhooks::stats).await
     }
 
     async fn export(&self) -> Result<Export, StoreError> {
@@ -939,7 +1101,8 @@ fn insert_outbox(conn: &Connection, org_id: &str, event: &OutboxEvent) -> Result
         micros(event.created_at),
         event.payload
     ])?;
-    Ok(())
+    // Deliveries are made in the same transaction as the event, so none is ever missing.
+    webhooks::fan_out(conn, org_id, event)
 }
 
 /// The job and candidate of an application, for event payloads.

@@ -1,0 +1,376 @@
+//! `/v1/webhook-endpoints`: where your organisation receives events, with their secrets.
+
+use std::collections::BTreeMap;
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use serde::{Deserialize, Deserializer, Serialize};
+use utoipa::ToSchema;
+
+use super::AppState;
+use super::extract::{ApiJson, Principal};
+use super::problem::ApiError;
+use crate::domain::Violations;
+use crate::domain::events::{EVENT_TYPES, OutboxEvent, WebhookTestData, WebhookTestEvent};
+use crate::domain::ids::IdKind;
+use crate::domain::webhooks::{DeliveryAttempt, WebhookDelivery, WebhookEndpoint};
+use crate::store::webhooks::{EndpointPatch, NewEndpoint};
+use crate::webhooks::guard::GuardError;
+use crate::webhooks::signing::Secret;
+
+pub const TAG: &str = "Webhook endpoints";
+
+const MAX_HEADERS: usize = 20;
+/// Headers the signature or HTTP itself owns.
+const RESERVED_HEADERS: [&str; 9] = [
+    "content-type",
+    "content-length",
+    "host",
+    "user-agent",
+    "webhook-id",
+    "webhook-timestamp",
+    "webhook-signature",
+    "connection",
+    "transfer-encoding",
+];
+
+/// An endpoint to create.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"url": "https://hooks.example.com/tenzo", "description": "Production", "event_types": ["interview.completed", "interview.failed"]}))]
+pub struct CreateEndpointRequest {
+    /// Where events are POSTed: https (or http where the server allows it), a public address.
+    pub url: String,
+    #[serde(default)]
+    pub description: Option<String>,
+    /// Event types to send (`interview.completed`, `interview.failed`,
+    /// `application.status_changed`, `webhook.test`); empty or absent for all.
+    #[serde(default)]
+    pub event_types: Vec<String>,
+    /// Defaults to `true`.
+    #[serde(default)]
+    pub enabled: Option<bool>,
+    /// Extra headers for every delivery (up to 20; not `webhook-*`, `content-type`, `user-agent`).
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
+    /// At most this many deliveries per second (1 to 10,000); absent for no limit.
+    #[serde(default)]
+    pub rate_limit_per_second: Option<u32>,
+}
+
+/// Changes to an endpoint; absent fields stay as they are.
+#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"enabled": true}))]
+pub struct UpdateEndpointRequest {
+    #[serde(default)]
+    pub url: Option<String>,
+    /// `null` clears it.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>)]
+    pub description: Option<Option<String>>,
+    #[serde(default)]
+    pub event_types: Option<Vec<String>>,
+    /// `true` re-enables a disabled endpoint (and forgets its failures).
+    #[serde(default)]
+    pub enabled: Option<bool>,
+    #[serde(default)]
+    pub headers: Option<BTreeMap<String, String>>,
+    /// `null` removes the limit.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<u32>)]
+    pub rate_limit_per_second: Option<Option<u32>>,
+}
+
+fn present<'de, T: Deserialize<'de>, D: Deserializer<'de>>(d: D) -> Result<Option<Option<T>>, D::Error> {
+    Option::<T>::deserialize(d).map(Some)
+}
+
+/// An endpoint with its signing secret, shown only now.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct EndpointWithSecret {
+    pub endpoint: WebhookEndpoint,
+    /// `whsec_…`: verify `webhook-signature` with it. Store it safely; it is not shown again.
+    #[schema(example = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw")]
+    pub secret: String,
+}
+
+/// The organisation's endpoints, oldest first.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct EndpointList {
+    pub data: Vec<WebhookEndpoint>,
+}
+
+/// A delivery and the attempt just made.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct AttemptResult {
+    pub delivery: WebhookDelivery,
+    pub attempt: DeliveryAttempt,
+}
+
+async fn check_url(state: &AppState, v: &mut Violations, url: &str) {
+    let policy = &state.dispatcher.config().policy;
+    if let Err(e) = policy.check_url_resolved(url).await {
+        let code = match e {
+            GuardError::NotHttp(_) | GuardError::Credentials => "invalid_format",
+            GuardError::HttpsRequired => "https_required",
+            GuardError::Blocked { .. } => "blocked_address",
+            GuardError::Unresolvable { .. } => "unresolvable",
+        };
+        v.push("url", code, e.to_string());
+    }
+}
+
+fn check_event_types(v: &mut Violations, types: &[String]) {
+    for (i, t) in types.iter().enumerate() {
+        if !EVENT_TYPES.contains(&t.as_str()) {
+            v.push(format!("event_types[{i}]"), "invalid_value", format!("must be one of {}", EVENT_TYPES.join(", ")));
+        }
+    }
+}
+
+fn check_headers(v: &mut Violations, headers: &BTreeMap<String, String>) {
+    if headers.len() > MAX_HEADERS {
+        v.push("headers", "too_many", format!("must have at most {MAX_HEADERS} headers"));
+    }
+    for (name, value) in headers {
+        let field = format!("headers.{name}");
+        if axum::http::HeaderName::try_from(name.as_str()).is_err() {
+            v.push(&field, "invalid_format", "is not a valid HTTP header name");
+        } else if RESERVED_HEADERS.contains(&name.to_ascii_lowercase().as_str()) {
+            v.push(&field, "invalid_value", "is set by the sender and cannot be overridden");
+        }
+        if axum::http::HeaderValue::try_from(value.as_str()).is_err() || value.len() > 1000 {
+            v.push(&field, "invalid_format", "must be visible ASCII, at most 1,000 characters");
+        }
+    }
+}
+
+fn check_rate(v: &mut Violations, rate: Option<u32>) {
+    if rate.is_some_and(|r| !(1..=10_000).contains(&r)) {
+        v.push("rate_limit_per_second", "invalid_value", "must be between 1 and 10,000");
+    }
+}
+
+fn new_secret() -> Result<Secret, ApiError> {
+    Secret::generate().map_err(|e| ApiError::internal(format!("No randomness for a secret: {e}")))
+}
+
+fn endpoint_not_found(id: &str) -> ApiError {
+    ApiError::not_found("webhook_endpoint_not_found", "webhook endpoint", id)
+}
+
+/// Create an endpoint. The response carries its signing secret, which is not shown again.
+#[utoipa::path(
+    post,
+    path = "/v1/webhook-endpoints",
+    tag = TAG,
+    request_body = CreateEndpointRequest,
+    responses((status = 201, description = "The endpoint was created.", body = EndpointWithSecret))
+)]
+pub async fn create_endpoint(
+    State(state): State<AppState>,
+    principal: Principal,
+    ApiJson(body): ApiJson<CreateEndpointRequest>,
+) -> Result<(StatusCode, Json<EndpointWithSecret>), ApiError> {
+    let mut v = Violations::new();
+    check_url(&state, &mut v, &body.url).await;
+    let description = v.optional_text("description", body.description.as_deref(), 500, false);
+    check_event_types(&mut v, &body.event_types);
+    check_headers(&mut v, &body.headers);
+    check_rate(&mut v, body.rate_limit_per_second);
+    v.finish(()).map_err(ApiError::validation)?;
+    let secret = new_secret()?;
+    let endpoint = state
+        .store
+        .create_endpoint(
+            &principal.org_id,
+            NewEndpoint {
+                id: IdKind::Endpoint.new_id(),
+                url: body.url,
+                description,
+                event_types: body.event_types,
+                enabled: body.enabled.unwrap_or(true),
+                headers: body.headers,
+                rate_limit_per_second: body.rate_limit_per_second,
+                secret: secret.expose(),
+            },
+            state.clock.now(),
+        )
+        .await?;
+    Ok((StatusCode::CREATED, Json(EndpointWithSecret { endpoint, secret: secret.expose() })))
+}
+
+/// List the organisation's endpoints.
+#[utoipa::path(
+    get,
+    path = "/v1/webhook-endpoints",
+    tag = TAG,
+    responses((status = 200, description = "Every endpoint, oldest first.", body = EndpointList))
+)]
+pub async fn list_endpoints(
+    State(state): State<AppState>,
+    principal: Principal,
+) -> Result<Json<EndpointList>, ApiError> {
+    Ok(Json(EndpointList { data: state.store.list_endpoints(&principal.org_id).await? }))
+}
+
+/// Get an endpoint.
+#[utoipa::path(
+    get,
+    path = "/v1/webhook-endpoints/{endpoint_id}",
+    tag = TAG,
+    params(("endpoint_id" = String, Path, description = "The endpoint's `id`.")),
+    responses((status = 200, description = "The endpoint.", body = WebhookEndpoint))
+)]
+pub async fn get_endpoint(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(endpoint_id): Path<String>,
+) -> Result<Json<WebhookEndpoint>, ApiError> {
+    if !IdKind::Endpoint.matches(&endpoint_id) {
+        return Err(endpoint_not_found(&endpoint_id));
+    }
+    state
+        .store
+        .get_endpoint(&principal.org_id, &endpoint_id)
+        .await?
+        .map(Json)
+        .ok_or_else(|| endpoint_not_found(&endpoint_id))
+}
+
+/// Change an endpoint.
+#[utoipa::path(
+    patch,
+    path = "/v1/webhook-endpoints/{endpoint_id}",
+    tag = TAG,
+    params(("endpoint_id" = String, Path, description = "The endpoint's `id`.")),
+    request_body = UpdateEndpointRequest,
+    responses((status = 200, description = "The updated endpoint.", body = WebhookEndpoint))
+)]
+pub async fn update_endpoint(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(endpoint_id): Path<String>,
+    ApiJson(body): ApiJson<UpdateEndpointRequest>,
+) -> Result<Json<WebhookEndpoint>, ApiError> {
+    if !IdKind::Endpoint.matches(&endpoint_id) {
+        return Err(endpoint_not_found(&endpoint_id));
+    }
+    let mut v = Violations::new();
+    if let Some(url) = &body.url {
+        check_url(&state, &mut v, url).await;
+    }
+    let description = body.description.map(|d| v.optional_text("description", d.as_deref(), 500, false));
+    if let Some(types) = &body.event_types {
+        check_event_types(&mut v, types);
+    }
+    if let Some(headers) = &body.headers {
+        check_headers(&mut v, headers);
+    }
+    if let Some(rate) = body.rate_limit_per_second {
+        check_rate(&mut v, rate);
+    }
+    v.finish(()).map_err(ApiError::validation)?;
+    let patch = EndpointPatch {
+        url: body.url,
+        description,
+        event_types: body.event_types,
+        enabled: body.enabled,
+        headers: body.headers,
+        rate_limit_per_second: body.rate_limit_per_second,
+    };
+    let updated = state.store.update_endpoint(&principal.org_id, &endpoint_id, patch, state.clock.now()).await?;
+    updated.map(Json).ok_or_else(|| endpoint_not_found(&endpoint_id))
+}
+
+/// Delete an endpoint. Its pending deliveries fail; the delivery log keeps its history.
+#[utoipa::path(
+    delete,
+    path = "/v1/webhook-endpoints/{endpoint_id}",
+    tag = TAG,
+    params(("endpoint_id" = String, Path, description = "The endpoint's `id`.")),
+    responses((status = 204, description = "The endpoint was deleted."))
+)]
+pub async fn delete_endpoint(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(endpoint_id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    if IdKind::Endpoint.matches(&endpoint_id)
+        && state.store.delete_endpoint(&principal.org_id, &endpoint_id, state.clock.now()).await?
+    {
+        return Ok(StatusCode::NO_CONTENT);
+    }
+    Err(endpoint_not_found(&endpoint_id))
+}
+
+/// Replace the endpoint's signing secret. The previous secret keeps signing (deliveries carry
+/// both signatures) until `previous_secret_expires_at`, 24 h by default.
+#[utoipa::path(
+    post,
+    path = "/v1/webhook-endpoints/{endpoint_id}/rotate-secret",
+    tag = TAG,
+    params(("endpoint_id" = String, Path, description = "The endpoint's `id`.")),
+    responses((status = 200, description = "The endpoint and its new secret.", body = EndpointWithSecret))
+)]
+pub async fn rotate_secret(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(endpoint_id): Path<String>,
+) -> Result<Json<EndpointWithSecret>, ApiError> {
+    if !IdKind::Endpoint.matches(&endpoint_id) {
+        return Err(endpoint_not_found(&endpoint_id));
+    }
+    let now = state.clock.now();
+    let overlap = state.dispatcher.config().rotation_overlap;
+    let secret = new_secret()?;
+    let endpoint = state
+        .store
+        .rotate_endpoint_secret(
+            &principal.org_id,
+            &endpoint_id,
+            secret.expose(),
+            now.checked_add(overlap).unwrap_or(now),
+            now,
+        )
+        .await?
+        .ok_or_else(|| endpoint_not_found(&endpoint_id))?;
+    Ok(Json(EndpointWithSecret { endpoint, secret: secret.expose() }))
+}
+
+/// Send a `webhook.test` event to the endpoint now and return the attempt. A failed test is
+/// retried on the usual schedule, like any delivery.
+#[utoipa::path(
+    post,
+    path = "/v1/webhook-endpoints/{endpoint_id}/test",
+    tag = TAG,
+    params(("endpoint_id" = String, Path, description = "The endpoint's `id`.")),
+    responses((status = 200, description = "The test delivery and its first attempt (which may have failed: see `attempt`).", body = AttemptResult))
+)]
+pub async fn test_endpoint(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(endpoint_id): Path<String>,
+) -> Result<Json<AttemptResult>, ApiError> {
+    if !IdKind::Endpoint.matches(&endpoint_id) {
+        return Err(endpoint_not_found(&endpoint_id));
+    }
+    let now = state.clock.now();
+    let event = WebhookTestEvent::new(
+        WebhookTestData {
+            message: "This is a test event from the Public API.".into(),
+            endpoint_id: endpoint_id.clone(),
+        },
+        now,
+    );
+    let outbox = OutboxEvent::from_event(&event.id, WebhookTestEvent::TYPE, None, now, &event)
+        .map_err(|e| ApiError::internal(format!("The test event does not encode: {e}")))?;
+    let delivery_id = state
+        .store
+        .queue_test_event(&principal.org_id, &endpoint_id, outbox)
+        .await?
+        .ok_or_else(|| endpoint_not_found(&endpoint_id))?;
+    super::webhook_deliveries::attempt_now(&state, &principal, &delivery_id, true).await.map(Json)
+}

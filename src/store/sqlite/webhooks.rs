@@ -1,0 +1,442 @@
+//! SQL for webhook endpoints, deliveries and attempts.
+
+use jiff::{SignedDuration, Timestamp};
+use rusqlite::{Connection, OptionalExtension, params};
+use serde::{Deserialize, Serialize};
+
+use super::{from_json, from_micros, micros, one, to_json};
+use crate::domain::Page;
+use crate::domain::events::OutboxEvent;
+use crate::domain::ids::IdKind;
+use crate::domain::webhooks::{DeliveryAttempt, DeliveryStatus, WebhookDelivery, WebhookEndpoint};
+use crate::store::StoreError;
+use crate::store::webhooks::{
+    AttemptOutcome, DeliveryQuery, DeliveryTarget, DeliveryTask, EndpointPatch, NewEndpoint, WebhookStats,
+};
+
+/// A signing secret and, once rotated out, when it stops signing.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct StoredSecret {
+    secret: String,
+    expires_at: Option<i64>,
+}
+
+pub(super) fn create_endpoint(
+    conn: &Connection,
+    org_id: &str,
+    new: NewEndpoint,
+    now: Timestamp,
+) -> Result<WebhookEndpoint, StoreError> {
+    let endpoint = WebhookEndpoint {
+        id: new.id,
+        url: new.url,
+        description: new.description,
+        event_types: new.event_types,
+        enabled: new.enabled,
+        disabled_reason: (!new.enabled).then(|| "disabled when created".to_owned()),
+        headers: new.headers,
+        rate_limit_per_second: new.rate_limit_per_second,
+        secret_created_at: now,
+        previous_secret_expires_at: None,
+        created_at: now,
+        updated_at: now,
+    };
+    let secrets = vec![StoredSecret { secret: new.secret, expires_at: None }];
+    conn.execute(
+        "INSERT INTO webhook_endpoints (id, org_id, enabled, secrets, record) VALUES (?1, ?2, ?3, ?4, ?5)",
+        params![endpoint.id, org_id, endpoint.enabled, to_json(&secrets)?, to_json(&endpoint)?],
+    )?;
+    Ok(endpoint)
+}
+
+fn save_endpoint(conn: &Connection, endpoint: &WebhookEndpoint) -> Result<(), StoreError> {
+    conn.prepare_cached("UPDATE webhook_endpoints SET enabled = ?2, record = ?3 WHERE id = ?1")?.execute(params![
+        endpoint.id,
+        endpoint.enabled,
+        to_json(endpoint)?
+    ])?;
+    Ok(())
+}
+
+pub(super) fn get_endpoint(conn: &Connection, org_id: &str, id: &str) -> Result<Option<WebhookEndpoint>, StoreError> {
+    one(conn, "SELECT record FROM webhook_endpoints WHERE org_id = ?1 AND id = ?2 AND deleted = 0", params![org_id, id])
+}
+
+pub(super) fn list_endpoints(conn: &Connection, org_id: &str) -> Result<Vec<WebhookEndpoint>, StoreError> {
+    let mut stmt =
+        conn.prepare_cached("SELECT record FROM webhook_endpoints WHERE org_id = ?1 AND deleted = 0 ORDER BY seq")?;
+    let rows = stmt.query_map([org_id], |r| r.get::<_, String>(0))?;
+    rows.map(|r| from_json(&r?)).collect()
+}
+
+pub(super) fn update_endpoint(
+    conn: &Connection,
+    org_id: &str,
+    id: &str,
+    patch: EndpointPatch,
+    now: Timestamp,
+) -> Result<Option<WebhookEndpoint>, StoreError> {
+    let Some(mut e) = get_endpoint(conn, org_id, id)? else { return Ok(None) };
+    if let Some(v) = patch.url {
+        e.url = v;
+    }
+    if let Some(v) = patch.description {
+        e.description = v;
+    }
+    if let Some(v) = patch.event_types {
+        e.event_types = v;
+    }
+    if let Some(v) = patch.headers {
+        e.headers = v;
+    }
+    if let Some(v) = patch.rate_limit_per_second {
+        e.rate_limit_per_second = v;
+    }
+    if let Some(enabled) = patch.enabled {
+        if enabled && !e.enabled {
+            // Re-enabling forgives past failures.
+            conn.execute("UPDATE webhook_endpoints SET failing_since = NULL WHERE id = ?1", [&e.id])?;
+            e.disabled_reason = None;
+        } else if !enabled && e.enabled {
+            e.disabled_reason = Some(format!("disabled by API request at {now}"));
+        }
+        e.enabled = enabled;
+    }
+    e.updated_at = now;
+    save_endpoint(conn, &e)?;
+    Ok(Some(e))
+}
+
+/// Deletes an endpoint (it stays in the delivery log) and fails its pending deliveries.
+pub(super) fn delete_endpoint(conn: &Connection, org_id: &str, id: &str, now: Timestamp) -> Result<bool, StoreError> {
+    let changed = conn.execute(
+        "UPDATE webhook_endpoints SET deleted = 1, enabled = 0 WHERE org_id = ?1 AND id = ?2 AND deleted = 0",
+        params![org_id, id],
+    )?;
+    if changed == 1 {
+        conn.execute(
+            "UPDATE webhook_deliveries SET status = 'failed', next_attempt_at = NULL, updated_at = ?2
+             WHERE endpoint_id = ?1 AND status = 'pending'",
+            params![id, micros(now)],
+        )?;
+    }
+    Ok(changed == 1)
+}
+
+pub(super) fn rotate_secret(
+    conn: &Connection,
+    org_id: &str,
+    id: &str,
+    new_secret: String,
+    previous_expires_at: Timestamp,
+    now: Timestamp,
+) -> Result<Option<WebhookEndpoint>, StoreError> {
+    let Some(mut e) = get_endpoint(conn, org_id, id)? else { return Ok(None) };
+    let stored: String = conn.query_row("SELECT secrets FROM webhook_endpoints WHERE id = ?1", [id], |r| r.get(0))?;
+    let old: Vec<StoredSecret> = from_json(&stored)?;
+    let mut secrets = vec![StoredSecret { secret: new_secret, expires_at: None }];
+    // The secret being replaced keeps signing until the overlap ends; older ones stop now.
+    if let Some(current) = old.into_iter().next() {
+        secrets.push(StoredSecret { secret: current.secret, expires_at: Some(micros(previous_expires_at)) });
+    }
+    conn.execute("UPDATE webhook_endpoints SET secrets = ?2 WHERE id = ?1", params![id, to_json(&secrets)?])?;
+    e.secret_created_at = now;
+    e.previous_secret_expires_at = Some(previous_expires_at);
+    e.updated_at = now;
+    save_endpoint(conn, &e)?;
+    Ok(Some(e))
+}
+
+pub(super) fn delivery_target(
+    conn: &Connection,
+    endpoint_id: &str,
+    now: Timestamp,
+) -> Result<Option<DeliveryTarget>, StoreError> {
+    let row: Option<(String, String, String, bool)> = conn
+        .query_row("SELECT org_id, secrets, record, deleted FROM webhook_endpoints WHERE id = ?1", [endpoint_id], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+        })
+        .optional()?;
+    let Some((org_id, secrets, record, deleted)) = row else { return Ok(None) };
+    let secrets: Vec<StoredSecret> = from_json(&secrets)?;
+    let now = micros(now);
+    let secrets = secrets.into_iter().filter(|s| s.expires_at.is_none_or(|at| at > now)).map(|s| s.secret).collect();
+    Ok(Some(DeliveryTarget { org_id, endpoint: from_json(&record)?, secrets, deleted }))
+}
+
+pub(super) fn disable_endpoint(
+    conn: &Connection,
+    endpoint_id: &str,
+    reason: String,
+    now: Timestamp,
+) -> Result<(), StoreError> {
+    let record: Option<String> =
+        conn.query_row("SELECT record FROM webhook_endpoints WHERE id = ?1", [endpoint_id], |r| r.get(0)).optional()?;
+    let Some(record) = record else { return Ok(()) };
+    let mut e: WebhookEndpoint = from_json(&record)?;
+    if e.enabled {
+        e.enabled = false;
+        e.disabled_reason = Some(reason);
+        e.updated_at = now;
+        save_endpoint(conn, &e)?;
+    }
+    Ok(())
+}
+
+/// Starts (or continues) the endpoint's failure clock; disables it once the clock passes
+/// `disable_after`. Returns whether it was disabled now.
+pub(super) fn endpoint_failed(
+    conn: &Connection,
+    endpoint_id: &str,
+    now: Timestamp,
+    disable_after: SignedDuration,
+) -> Result<bool, StoreError> {
+    conn.execute(
+        "UPDATE webhook_endpoints SET failing_since = coalesce(failing_since, ?2) WHERE id = ?1",
+        params![endpoint_id, micros(now)],
+    )?;
+    let since: Option<i64> = conn
+        .query_row("SELECT failing_since FROM webhook_endpoints WHERE id = ?1", [endpoint_id], |r| r.get(0))
+        .optional()?
+        .flatten();
+    let Some(since) = since else { return Ok(false) };
+    if micros(now) - since >= disable_after.as_micros() as i64 {
+        let reason = format!("every delivery failed from {} to {now}", from_micros(since)?);
+        disable_endpoint(conn, endpoint_id, reason, now)?;
+        return Ok(true);
+    }
+    Ok(false)
+}
+
+pub(super) fn endpoint_succeeded(conn: &Connection, endpoint_id: &str) -> Result<(), StoreError> {
+    conn.prepare_cached(
+        "UPDATE webhook_endpoints SET failing_since = NULL WHERE id = ?1 AND failing_since IS NOT NULL",
+    )?
+    .execute([endpoint_id])?;
+    Ok(())
+}
+
+/// Makes a delivery of `event` for every enabled endpoint of the organisation that takes its
+/// type, in the caller's transaction.
+pub(super) fn fan_out(conn: &Connection, org_id: &str, event: &OutboxEvent) -> Result<(), StoreError> {
+    let mut stmt =
+        conn.prepare_cached("SELECT record FROM webhook_endpoints WHERE org_id = ?1 AND enabled = 1 AND deleted = 0")?;
+    let endpoints: Vec<String> = stmt.query_map([org_id], |r| r.get(0))?.collect::<Result<_, _>>()?;
+    for record in endpoints {
+        let endpoint: WebhookEndpoint = from_json(&record)?;
+        if endpoint.event_types.is_empty() || endpoint.event_types.contains(&event.event_type) {
+            insert_delivery(conn, org_id, &endpoint.id, event)?;
+        }
+    }
+    Ok(())
+}
+
+pub(super) fn insert_delivery(
+    conn: &Connection,
+    org_id: &str,
+    endpoint_id: &str,
+    event: &OutboxEvent,
+) -> Result<String, StoreError> {
+    let id = IdKind::Delivery.new_id();
+    let at = micros(event.created_at);
+    conn.prepare_cached(
+        "INSERT INTO webhook_deliveries (id, org_id, endpoint_id, event_id, event_type, status, next_attempt_at, created_at, updated_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, 'pending', ?6, ?6, ?6)",
+    )?
+    .execute(params![id, org_id, endpoint_id, event.id, event.event_type, at])?;
+    Ok(id)
+}
+
+const TASK_SELECT: &str =
+    "SELECT d.id, d.org_id, d.endpoint_id, d.event_id, d.event_type, d.attempts, d.status, o.payload
+     FROM webhook_deliveries d JOIN outbox o ON o.id = d.event_id";
+
+fn task_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(DeliveryTask, String)> {
+    Ok((
+        DeliveryTask {
+            delivery_id: r.get(0)?,
+            org_id: r.get(1)?,
+            endpoint_id: r.get(2)?,
+            event_id: r.get(3)?,
+            event_type: r.get(4)?,
+            attempts: r.get(5)?,
+            status: DeliveryStatus::Pending,
+            payload: r.get(7)?,
+        },
+        r.get(6)?,
+    ))
+}
+
+fn with_status((mut task, status): (DeliveryTask, String)) -> DeliveryTask {
+    task.status = DeliveryStatus::parse(&status).unwrap_or(DeliveryStatus::Pending);
+    task
+}
+
+pub(super) fn claim_deliveries(
+    conn: &Connection,
+    owner: &str,
+    now: Timestamp,
+    lease_until: Timestamp,
+    limit: u32,
+) -> Result<Vec<DeliveryTask>, StoreError> {
+    let ids: Vec<String> = conn
+        .prepare_cached(
+            "UPDATE webhook_deliveries SET lease_owner = ?1, lease_until = ?2
+             WHERE id IN (
+                SELECT id FROM webhook_deliveries
+                WHERE status = 'pending' AND next_attempt_at <= ?3 AND (lease_until IS NULL OR lease_until <= ?3)
+                ORDER BY next_attempt_at LIMIT ?4)
+             RETURNING id",
+        )?
+        .query_map(params![owner, micros(lease_until), micros(now), limit], |r| r.get(0))?
+        .collect::<Result<_, _>>()?;
+    let mut stmt = conn.prepare_cached(&format!("{TASK_SELECT} WHERE d.id = ?1"))?;
+    ids.iter().map(|id| Ok(with_status(stmt.query_row([id], task_from_row)?))).collect()
+}
+
+pub(super) fn claim_delivery(
+    conn: &Connection,
+    org_id: &str,
+    delivery_id: &str,
+    owner: &str,
+    now: Timestamp,
+    lease_until: Timestamp,
+) -> Result<Option<DeliveryTask>, StoreError> {
+    let claimed = conn.execute(
+        "UPDATE webhook_deliveries SET lease_owner = ?3, lease_until = ?4
+         WHERE org_id = ?1 AND id = ?2 AND (lease_until IS NULL OR lease_until <= ?5 OR lease_owner = ?3)",
+        params![org_id, delivery_id, owner, micros(lease_until), micros(now)],
+    )?;
+    if claimed == 0 {
+        return Ok(None);
+    }
+    let task = conn.query_row(&format!("{TASK_SELECT} WHERE d.id = ?1"), [delivery_id], task_from_row)?;
+    Ok(Some(with_status(task)))
+}
+
+pub(super) fn finish_attempt(
+    conn: &Connection,
+    delivery_id: &str,
+    attempt: DeliveryAttempt,
+    outcome: AttemptOutcome,
+    now: Timestamp,
+) -> Result<(), StoreError> {
+    conn.prepare_cached("INSERT INTO webhook_attempts (delivery_id, record) VALUES (?1, ?2)")?
+        .execute(params![delivery_id, to_json(&attempt)?])?;
+    let (status, next): (Option<&str>, Option<i64>) = match outcome {
+        AttemptOutcome::Succeeded | AttemptOutcome::Manual { succeeded: true } => (Some("succeeded"), None),
+        AttemptOutcome::RetryAt(at) => (Some("pending"), Some(micros(at))),
+        AttemptOutcome::Failed => (Some("failed"), None),
+        AttemptOutcome::Manual { succeeded: false } => (None, None),
+    };
+    match status {
+        Some(status) => conn
+            .prepare_cached(
+                "UPDATE webhook_deliveries SET attempts = attempts + 1, status = ?2, next_attempt_at = ?3,
+                 lease_owner = NULL, lease_until = NULL, updated_at = ?4 WHERE id = ?1",
+            )?
+            .execute(params![delivery_id, status, next, micros(now)])?,
+        None => conn
+            .prepare_cached(
+                "UPDATE webhook_deliveries SET attempts = attempts + 1, lease_owner = NULL, lease_until = NULL,
+                 updated_at = ?2 WHERE id = ?1",
+            )?
+            .execute(params![delivery_id, micros(now)])?,
+    };
+    Ok(())
+}
+
+pub(super) fn postpone(conn: &Connection, delivery_id: &str, at: Timestamp) -> Result<(), StoreError> {
+    conn.prepare_cached(
+        "UPDATE webhook_deliveries SET next_attempt_at = ?2, lease_owner = NULL, lease_until = NULL WHERE id = ?1",
+    )?
+    .execute(params![delivery_id, micros(at)])?;
+    Ok(())
+}
+
+const DELIVERY_SELECT: &str = "SELECT seq, id, endpoint_id, event_id, event_type, status, attempts, next_attempt_at, created_at, updated_at FROM webhook_deliveries";
+
+type DeliveryRow = (i64, String, String, String, String, String, u32, Option<i64>, i64, i64);
+
+fn delivery_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<DeliveryRow> {
+    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?, r.get(7)?, r.get(8)?, r.get(9)?))
+}
+
+fn to_delivery(row: DeliveryRow) -> Result<(i64, WebhookDelivery), StoreError> {
+    let (seq, id, endpoint_id, event_id, event_type, status, attempts, next, created, updated) = row;
+    let status =
+        DeliveryStatus::parse(&status).ok_or_else(|| StoreError::Internal(format!("bad delivery status {status}")))?;
+    Ok((
+        seq,
+        WebhookDelivery {
+            id,
+            endpoint_id,
+            event_id,
+            event_type,
+            status,
+            attempt_count: attempts,
+            next_attempt_at: if status == DeliveryStatus::Pending { next.map(from_micros).transpose()? } else { None },
+            created_at: from_micros(created)?,
+            updated_at: from_micros(updated)?,
+        },
+    ))
+}
+
+pub(super) fn list_deliveries(
+    conn: &Connection,
+    org_id: &str,
+    q: DeliveryQuery,
+) -> Result<Page<WebhookDelivery>, StoreError> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "{DELIVERY_SELECT} WHERE org_id = ?1 AND seq > ?2 AND (?3 IS NULL OR endpoint_id = ?3)
+         AND (?4 IS NULL OR event_type = ?4) AND (?5 IS NULL OR status = ?5) ORDER BY seq LIMIT ?6"
+    ))?;
+    let rows = stmt.query_map(
+        params![
+            org_id,
+            q.after.map_or(0, |c| c.after_seq),
+            q.endpoint_id,
+            q.event_type,
+            q.status.map(|s| s.as_str()),
+            q.limit + 1
+        ],
+        delivery_from_row,
+    )?;
+    let mut items = Vec::new();
+    let mut last = None;
+    let mut more = false;
+    for row in rows {
+        if items.len() == q.limit as usize {
+            more = true;
+            break;
+        }
+        let (seq, delivery) = to_delivery(row?)?;
+        items.push(delivery);
+        last = Some(seq);
+    }
+    Ok(Page { items, next: if more { last.map(|after_seq| crate::domain::Cursor { after_seq }) } else { None } })
+}
+
+pub(super) fn get_delivery(
+    conn: &Connection,
+    org_id: &str,
+    id: &str,
+) -> Result<Option<(WebhookDelivery, Vec<DeliveryAttempt>)>, StoreError> {
+    let row = conn
+        .query_row(&format!("{DELIVERY_SELECT} WHERE org_id = ?1 AND id = ?2"), params![org_id, id], delivery_from_row)
+        .optional()?;
+    let Some(row) = row else { return Ok(None) };
+    let (_, delivery) = to_delivery(row)?;
+    let mut stmt = conn.prepare_cached("SELECT record FROM webhook_attempts WHERE delivery_id = ?1 ORDER BY seq")?;
+    let attempts =
+        stmt.query_map([id], |r| r.get::<_, String>(0))?.map(|r| from_json(&r?)).collect::<Result<_, _>>()?;
+    Ok(Some((delivery, attempts)))
+}
+
+pub(super) fn stats(conn: &Connection) -> Result<WebhookStats, StoreError> {
+    let pending: i64 =
+        conn.query_row("SELECT count(*) FROM webhook_deliveries WHERE status = 'pending'", [], |r| r.get(0))?;
+    let disabled: i64 =
+        conn.query_row("SELECT count(*) FROM webhook_endpoints WHERE enabled = 0 AND deleted = 0", [], |r| r.get(0))?;
+    Ok(WebhookStats { pending_deliveries: pending.max(0) as u64, disabled_endpoints: disabled.max(0) as u64 })
+}

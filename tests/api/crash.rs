@@ -1,0 +1,135 @@
+//! `kill -9` of a server with undelivered events: after a restart every event arrives, with
+//! its original `webhook-id`, and nothing acknowledged is lost.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use httpmock::{HttpMockRequest, HttpMockResponse, MockServer};
+use serde_json::{Value, json};
+
+/// The `webhook-id`, body and headers of a request the receiver accepted.
+type Received = (String, Vec<u8>, axum::http::HeaderMap);
+
+const BIN: &str = env!("CARGO_BIN_EXE_public-api");
+
+/// Starts the binary and reads its key (first start only) and address from standard output.
+fn spawn(dir: &std::path::Path) -> (Child, String, Option<String>) {
+    let mut child = Command::new(BIN)
+        .args(["--data-dir", dir.to_str().unwrap(), "serve", "--addr", "127.0.0.1:0"])
+        .args(["--interview-delay", "0", "--interview-outcomes", "completed=1", "--rate-limit", "0"])
+        .args([
+            "--webhook-allow-cidr",
+            "127.0.0.1/32",
+            "--webhook-retry-schedule",
+            "1s,1s,1s,1s,1s,1s,1s,1s,1s,1s,1s,1s",
+        ])
+        .env("PUBLIC_API_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("server starts");
+    let stdout = child.stdout.take().unwrap();
+    let mut key = None;
+    let mut base = None;
+    for line in BufReader::new(stdout).lines() {
+        let line = line.unwrap();
+        if let Some(k) = line.split_whitespace().find(|w| w.starts_with("tenzo_pk_")) {
+            key = Some(k.to_owned());
+        }
+        if let Some(rest) = line.strip_prefix("Listening on ") {
+            base = Some(rest.split_whitespace().next().unwrap().to_owned());
+            break;
+        }
+    }
+    (child, base.expect("server printed its address"), key)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_survive_kill_9_and_are_delivered_after_restart() {
+    let rx = MockServer::start_async().await;
+    let healthy = Arc::new(Mutex::new(false));
+    let seen: Arc<Mutex<Vec<Received>>> = Arc::default();
+    let (h, s) = (Arc::clone(&healthy), Arc::clone(&seen));
+    rx.mock_async(move |when, then| {
+        when.path("/hook");
+        then.respond_with(move |req: &HttpMockRequest| {
+            let headers = req.headers();
+            let id = headers.get("webhook-id").and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
+            let ok = *h.lock().unwrap();
+            if ok {
+                s.lock().unwrap().push((id, req.body_ref().to_vec(), headers));
+            }
+            HttpMockResponse::builder().status(if ok { 200 } else { 500 }).build()
+        });
+    })
+    .await;
+
+    let dir = tempfile::tempdir().unwrap();
+    let (mut child, base, key) = spawn(dir.path());
+    let key = key.expect("first start prints a key");
+    public_api::install_crypto_provider();
+    let client = reqwest::Client::new();
+    let post = |path: &str, body: Value| client.post(format!("{base}{path}")).bearer_auth(&key).json(&body).send();
+    let endpoint = post("/v1/webhook-endpoints", json!({"url": rx.url("/hook")})).await.unwrap();
+    assert_eq!(endpoint.status(), 201);
+    let secret = endpoint.json::<Value>().await.unwrap()["secret"].as_str().unwrap().to_owned();
+    let job = post("/v1/jobs", json!({"title": "Driver"})).await.unwrap().json::<Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let mut acknowledged = Vec::new();
+    for i in 0..10 {
+        let body = json!({"job_id": job, "external_id": format!("APP-{i}"),
+                          "candidate": {"first_name": "Ada", "last_name": "L", "phone": "+14155550123"}});
+        let r = post("/v1/applications", body).await.unwrap();
+        assert_eq!(r.status(), 201);
+        acknowledged.push(r.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_owned());
+    }
+    // Let interviews finish and deliveries fail a few times, then kill the process outright.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    child.kill().unwrap();
+    child.wait().unwrap();
+    *healthy.lock().unwrap() = true;
+
+    let (mut child, base, _) = spawn(dir.path());
+    let get = |path: String| client.get(format!("{base}{path}")).bearer_auth(&key).send();
+    for id in &acknowledged {
+        assert_eq!(get(format!("/v1/applications/{id}")).await.unwrap().status(), 200, "acknowledged write lost");
+    }
+    let started = Instant::now();
+    let expected: BTreeSet<String> = loop {
+        let mut all = Vec::new();
+        let mut cursor = String::new();
+        loop {
+            let page: Value =
+                get(format!("/v1/webhook-deliveries?limit=100{cursor}")).await.unwrap().json().await.unwrap();
+            all.extend(page["data"].as_array().unwrap().clone());
+            match page["next_cursor"].as_str() {
+                Some(c) => cursor = format!("&cursor={c}"),
+                None => break,
+            }
+        }
+        if all.len() == 40 && all.iter().all(|d| d["status"] == "succeeded") {
+            break all.iter().map(|d| d["event_id"].as_str().unwrap().to_owned()).collect();
+        }
+        assert!(started.elapsed() < Duration::from_secs(60), "not all delivered: {} deliveries", all.len());
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    child.kill().unwrap();
+    child.wait().unwrap();
+
+    // The ledger: 10 applications × 4 events, each received, duplicates only by webhook-id.
+    let seen = seen.lock().unwrap().clone();
+    let received: BTreeSet<String> = seen.iter().map(|(id, _, _)| id.clone()).collect();
+    assert_eq!(received, expected, "every event arrived");
+    let mut bodies: BTreeMap<String, Vec<u8>> = BTreeMap::new();
+    let wh = standardwebhooks::Webhook::new(&secret).unwrap();
+    for (id, body, headers) in &seen {
+        wh.verify(body, headers).expect("signed");
+        let first = bodies.entry(id.clone()).or_insert_with(|| body.clone());
+        assert_eq!(first, body, "a duplicate carries the same bytes under the same webhook-id");
+    }
+}
