@@ -27,6 +27,10 @@ pub fn generate() -> Vec<SpecFile> {
         path: format!("{SPEC_DIR}/webhook-signature-vectors.json"),
         contents: serde_json::to_string_pretty(&crate::webhooks::signing::test_vectors()).unwrap_or_default() + "\n",
     });
+    for (event_type, example) in crate::interview::examples::event_examples() {
+        let contents = serde_json::to_string_pretty(&example).unwrap_or_default() + "\n";
+        files.push(SpecFile { path: format!("{SPEC_DIR}/webhooks/examples/{event_type}.json"), contents });
+    }
     for (event_type, schema) in event_schemas() {
         let contents = serde_json::to_string_pretty(&schema).unwrap_or_default() + "\n";
         files.push(SpecFile { path: format!("{SPEC_DIR}/webhooks/{event_type}.schema.json"), contents });

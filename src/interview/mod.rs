@@ -9,6 +9,7 @@
 //! application id, so a run is reproducible. Because the schedule lives in the store, a
 //! restarted server resumes where it stopped.
 
+pub mod examples;
 pub mod rng;
 pub mod simulate;
 

@@ -18,8 +18,9 @@ fn schemas() -> BTreeMap<String, jsonschema::Validator> {
     let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/spec/webhooks");
     std::fs::read_dir(dir)
         .unwrap()
-        .map(|entry| {
-            let path = entry.unwrap().path();
+        .map(|entry| entry.unwrap().path())
+        .filter(|path| path.to_string_lossy().ends_with(".schema.json"))
+        .map(|path| {
             let name = path.file_name().unwrap().to_str().unwrap().trim_end_matches(".schema.json").to_owned();
             let schema: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
             assert!(jsonschema::draft202012::meta::is_valid(&schema), "{name} is not a valid 2020-12 schema");
@@ -127,6 +128,16 @@ async fn one_payload_of_every_type_and_outcome() {
     let test = test_event();
     assert_valid(&schemas, &test);
     snapshot!("event_webhook_test", redact(&test));
+}
+
+/// The published examples are valid against the published schemas.
+#[test]
+fn published_examples_match_their_schemas() {
+    let schemas = schemas();
+    for (event_type, example) in public_api::interview::examples::event_examples() {
+        assert_eq!(example["type"], event_type);
+        assert_valid(&schemas, &example);
+    }
 }
 
 /// Removing a required field or changing a field's type makes a payload invalid.
