@@ -384,12 +384,14 @@ pub async fn cancel_application(
     if !IdKind::Application.matches(&application_id) {
         return Err(application_not_found(&application_id));
     }
-    state
+    let cancelled = state
         .store
         .cancel_application(&principal.org_id, &application_id, "cancelled by API request".into(), state.clock.now())
         .await?
-        .map(Json)
-        .ok_or_else(|| application_not_found(&application_id))
+        .ok_or_else(|| application_not_found(&application_id))?;
+    // The cancellation queued an application.status_changed event.
+    state.dispatcher.wake();
+    Ok(Json(cancelled))
 }
 
 /// An application's interview results.

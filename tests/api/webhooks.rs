@@ -471,3 +471,44 @@ async fn a_refused_address_at_delivery_time_is_not_retried() {
     let detail = app.get(&format!("/v1/webhook-deliveries/{}", delivery["id"].as_str().unwrap())).await;
     assert_eq!(detail.expect(200)["attempts"][0]["error_class"], "blocked");
 }
+
+/// With the background dispatcher, an endpoint that takes seconds to answer holds only its own
+/// deliveries: another endpoint's events arrive meanwhile.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_endpoint_does_not_hold_up_another() {
+    let clock = Arc::new(public_api::clock::SystemClock);
+    let app = TestApp::start_with_clock(clock, |c| {
+        c.interview.delay = SignedDuration::ZERO;
+        c.interview.outcomes = OutcomeWeights::parse("completed=1").unwrap();
+        c.delivery.timeout = Duration::from_secs(5);
+    })
+    .await;
+    let slow = MockServer::start_async().await;
+    let slow_mock = slow
+        .mock_async(|when, then| {
+            when.path("/slow");
+            then.status(200).delay(Duration::from_secs(3));
+        })
+        .await;
+    let fast = Receiver::start().await;
+    for url in [slow.url("/slow"), fast.url()] {
+        app.post("/v1/webhook-endpoints", json!({"url": url, "event_types": ["interview.completed"]}))
+            .await
+            .expect(201);
+    }
+    let job = app.job("REQ-1").await;
+    let started = std::time::Instant::now();
+    for _ in 0..3 {
+        app.post("/v1/applications", application(&job)).await.expect(201);
+    }
+    while fast.seen().len() < 3 {
+        assert!(started.elapsed() < Duration::from_secs(10), "the fast endpoint got {} of 3", fast.seen().len());
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "the fast endpoint waited for the slow one: {:?}",
+        started.elapsed()
+    );
+    assert!(slow_mock.calls_async().await <= 3);
+}
