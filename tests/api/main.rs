@@ -4,6 +4,7 @@
 mod applications;
 mod ats;
 mod auth;
+mod conformance;
 mod crash;
 mod errors;
 mod events;

@@ -19,7 +19,7 @@ pub struct TestApp {
 }
 
 /// A response, with its body parsed as JSON when it is JSON.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Resp {
     pub status: u16,
     pub headers: reqwest::header::HeaderMap,
