@@ -3,6 +3,8 @@
 //! - `cargo xtask spec [--check]`: write (or compare) the generated files under `spec/`.
 //! - `cargo xtask ci`: everything CI runs, stage by stage, stopping at the first failure.
 
+mod breaking;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 use std::time::Instant;
@@ -15,8 +17,12 @@ fn main() -> ExitCode {
         ["spec", "--check"] => spec_check(),
         ["ci"] => ci(),
         ["validate-spec"] => validate_spec(),
+        ["breaking"] => breaking_gate("HEAD~1"),
+        ["breaking", "--base", base] => breaking_gate(base),
         _ => {
-            eprintln!("usage: cargo xtask spec [--check] | cargo xtask validate-spec | cargo xtask ci");
+            eprintln!(
+                "usage: cargo xtask spec [--check] | cargo xtask validate-spec | cargo xtask breaking [--base REF] | cargo xtask ci"
+            );
             ExitCode::from(2)
         }
     }
@@ -109,6 +115,51 @@ fn validate_spec() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// Fails when `spec/openapi.json` breaks clients compared with its version at `base`, unless
+/// `info.version` has a new major version.
+fn breaking_gate(base: &str) -> ExitCode {
+    let root = project_root();
+    let shown = Command::new("git").args(["show", &format!("{base}:spec/openapi.json")]).current_dir(&root).output();
+    let old_text = match shown {
+        Ok(o) if o.status.success() => o.stdout,
+        _ => {
+            println!("no spec/openapi.json at {base}; nothing to compare");
+            return ExitCode::SUCCESS;
+        }
+    };
+    let parse = |bytes: &[u8]| serde_json::from_slice::<serde_json::Value>(bytes);
+    let (Ok(old), Ok(new)) = (
+        parse(&old_text),
+        std::fs::read(root.join("spec/openapi.json"))
+            .map_err(|e| e.to_string())
+            .and_then(|b| parse(&b).map_err(|e| e.to_string())),
+    ) else {
+        eprintln!("error: cannot read one of the specs as JSON");
+        return ExitCode::FAILURE;
+    };
+    let changes = breaking::breaking_changes(&old, &new);
+    let (old_version, new_version) =
+        (old["info"]["version"].as_str().unwrap_or("0"), new["info"]["version"].as_str().unwrap_or("0"));
+    if changes.is_empty() {
+        println!("no breaking change against {base}");
+        return ExitCode::SUCCESS;
+    }
+    if breaking::is_major_bump(old_version, new_version) {
+        println!(
+            "{} breaking changes against {base}, allowed by the version bump {old_version} -> {new_version}",
+            changes.len()
+        );
+        return ExitCode::SUCCESS;
+    }
+    for c in &changes {
+        eprintln!("breaking: {c}");
+    }
+    eprintln!(
+        "these changes break clients; keep compatibility, or bump info.version from {old_version} to a new major version"
+    );
+    ExitCode::FAILURE
 }
 
 /// One CI stage: a name and the command that runs it.
