@@ -201,6 +201,27 @@ pub struct Export {
     pub candidates: Vec<ExportedRecord<Candidate>>,
     pub resumes: Vec<ExportedRecord<Resume>>,
     pub applications: Vec<ExportedRecord<Application>>,
+    pub call_results: Vec<ExportedResult>,
+    /// Every event ever queued, as sent.
+    pub events: Vec<ExportedRecord<serde_json::Value>>,
+    /// Endpoints (without their secrets).
+    pub webhook_endpoints: Vec<ExportedRecord<WebhookEndpoint>>,
+    pub webhook_deliveries: Vec<ExportedDelivery>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ExportedResult {
+    pub organization_id: String,
+    pub application_id: String,
+    pub result: CallResults,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ExportedDelivery {
+    pub organization_id: String,
+    #[serde(flatten)]
+    pub delivery: WebhookDelivery,
+    pub attempts: Vec<DeliveryAttempt>,
 }
 
 /// A record with the organisation it belongs to.

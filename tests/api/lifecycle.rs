@@ -114,7 +114,10 @@ fn run(args: &[&str]) -> (bool, String, String) {
 async fn admin_commands_work_beside_a_running_server() {
     let app = TestApp::start().await;
     let dir = app.dir.path().to_str().unwrap().to_owned();
-    app.job("REQ-1").await;
+    let job = app.job("REQ-1").await;
+    let created = app.post("/v1/applications", application(&job)).await.expect(201)["id"].as_str().unwrap().to_owned();
+    app.post(&format!("/v1/sandbox/applications/{created}/complete"), json!({})).await.expect(200);
+    app.post("/v1/webhook-endpoints", json!({"url": "http://127.0.0.1:9/hook"})).await.expect(201);
 
     let (ok, out, err) = run(&["--data-dir", &dir, "keys", "create", "--name", "from cli"]);
     assert!(ok, "{err}");
@@ -141,7 +144,11 @@ async fn admin_commands_work_beside_a_running_server() {
     let export: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(export["jobs"][0]["external_id"], "REQ-1");
     assert_eq!(export["organizations"].as_array().unwrap().len(), 2);
-    assert!(!out.contains("secret_hash"));
+    assert!(!out.contains("secret_hash") && !out.contains("whsec_"), "no secrets in exports");
+    assert_eq!(export["applications"][0]["id"], created.as_str());
+    assert_eq!(export["call_results"][0]["application_id"], created.as_str());
+    assert!(export["events"].as_array().unwrap().iter().any(|e| e["type"] == "interview.completed"));
+    assert_eq!(export["webhook_endpoints"].as_array().unwrap().len(), 1);
 
     let (ok, _, err) = run(&["--data-dir", &dir, "serve", "--addr", "127.0.0.1:0"]);
     assert!(!ok && err.contains("in use"), "a second server is refused: {err}");

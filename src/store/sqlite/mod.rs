@@ -20,9 +20,9 @@ use super::webhooks::{
     AttemptOutcome, DeliveryQuery, DeliveryTarget, DeliveryTask, EndpointPatch, NewEndpoint, WebhookStats,
 };
 use super::{
-    ApplicationQuery, Export, ExportedKey, ExportedRecord, IdempotencyBegin, IdempotencyClaim, InterviewStep,
-    InterviewTask, JobQuery, KeyUsage, NewApiKey, NewApplication, Rejection, Store, StoreError, StoredResponse,
-    Upserted,
+    ApplicationQuery, Export, ExportedKey, ExportedRecord, ExportedResult, IdempotencyBegin, IdempotencyClaim,
+    InterviewStep, InterviewTask, JobQuery, KeyUsage, NewApiKey, NewApplication, Rejection, Store, StoreError,
+    StoredResponse, Upserted,
 };
 use crate::domain::events::{
     self, ApplicationRef, CandidateRef, InterviewCompletedData, InterviewCompletedEvent, InterviewFailedData,
@@ -187,6 +187,28 @@ fn save_application(conn: &Connection, org_id: &str, app: &Application) -> Resul
     Ok(())
 }
 
+fn export_results(conn: &Connection) -> Result<Vec<ExportedResult>, StoreError> {
+    let mut stmt =
+        conn.prepare("SELECT org_id, application_id, record FROM call_results ORDER BY created_at, application_id")?;
+    let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?)))?;
+    rows.map(|row| {
+        let (organization_id, application_id, record) = row?;
+        Ok(ExportedResult { organization_id, application_id, result: from_json(&record)? })
+    })
+    .collect()
+}
+
+fn export_events(conn: &Connection) -> Result<Vec<ExportedRecord<serde_json::Value>>, StoreError> {
+    let mut stmt = conn.prepare("SELECT org_id, payload FROM outbox ORDER BY seq")?;
+    let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, Vec<u8>>(1)?)))?;
+    rows.map(|row| {
+        let (organization_id, payload) = row?;
+        Ok(ExportedRecord { organization_id, record: serde_json::from_slice(&payload)? })
+    })
+    .collect()
+}
+
+/// Every row of `table` (which may carry a `WHERE` clause) with its organisation.
 fn all_records<T: DeserializeOwned>(conn: &Connection, table: &str) -> Result<Vec<ExportedRecord<T>>, StoreError> {
     let order = if table == "resumes" { "candidate_id" } else { "seq" };
     let mut stmt = conn.prepare(&format!("SELECT org_id, record FROM {table} ORDER BY {order}"))?;
@@ -901,6 +923,10 @@ impl Store for SqliteStore {
                     candidates: all_records(conn, "candidates")?,
                     resumes: all_records(conn, "resumes")?,
                     applications: all_records(conn, "applications")?,
+                    call_results: export_results(conn)?,
+                    events: export_events(conn)?,
+                    webhook_endpoints: all_records(conn, "webhook_endpoints WHERE deleted = 0")?,
+                    webhook_deliveries: webhooks::export_deliveries(conn)?,
                 })
             })
             .await

@@ -9,10 +9,10 @@ use crate::domain::Page;
 use crate::domain::events::OutboxEvent;
 use crate::domain::ids::IdKind;
 use crate::domain::webhooks::{DeliveryAttempt, DeliveryStatus, WebhookDelivery, WebhookEndpoint};
-use crate::store::StoreError;
 use crate::store::webhooks::{
     AttemptOutcome, DeliveryQuery, DeliveryTarget, DeliveryTask, EndpointPatch, NewEndpoint, WebhookStats,
 };
+use crate::store::{ExportedDelivery, StoreError};
 
 /// A signing secret and, once rotated out, when it stops signing.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -439,4 +439,25 @@ pub(super) fn stats(conn: &Connection) -> Result<WebhookStats, StoreError> {
     let disabled: i64 =
         conn.query_row("SELECT count(*) FROM webhook_endpoints WHERE enabled = 0 AND deleted = 0", [], |r| r.get(0))?;
     Ok(WebhookStats { pending_deliveries: pending.max(0) as u64, disabled_endpoints: disabled.max(0) as u64 })
+}
+
+/// Every delivery with its attempts, for `export`.
+pub(super) fn export_deliveries(conn: &Connection) -> Result<Vec<ExportedDelivery>, StoreError> {
+    let mut stmt = conn.prepare(
+        "SELECT seq, id, endpoint_id, event_id, event_type, status, attempts, next_attempt_at, created_at, updated_at, org_id
+         FROM webhook_deliveries ORDER BY seq",
+    )?;
+    let rows = stmt.query_map([], |r| Ok((delivery_from_row(r)?, r.get::<_, String>(10)?)))?;
+    let mut attempts_stmt =
+        conn.prepare_cached("SELECT record FROM webhook_attempts WHERE delivery_id = ?1 ORDER BY seq")?;
+    rows.map(|row| {
+        let (row, organization_id) = row?;
+        let (_, delivery) = to_delivery(row)?;
+        let attempts = attempts_stmt
+            .query_map([&delivery.id], |r| r.get::<_, String>(0))?
+            .map(|r| from_json(&r?))
+            .collect::<Result<_, StoreError>>()?;
+        Ok(ExportedDelivery { organization_id, delivery, attempts })
+    })
+    .collect()
 }
