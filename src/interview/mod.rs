@@ -16,7 +16,7 @@ pub mod simulate;
 use std::sync::Arc;
 use std::time::Duration;
 
-use jiff::{SignedDuration, Timestamp};
+use jiff::SignedDuration;
 use tokio::sync::{Notify, watch};
 
 use self::rng::Rng;
@@ -308,9 +308,4 @@ impl InterviewEngine {
             Err(e) => Err(e.into()),
         }
     }
-}
-
-/// When an interview attempt for an application created at `now` is due.
-pub fn first_attempt_at(config: &InterviewConfig, now: Timestamp) -> Timestamp {
-    now.checked_add(config.delay).unwrap_or(now)
 }

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use jiff::Timestamp;
 
 use crate::domain::Cursor;
-use crate::domain::webhooks::{DeliveryAttempt, DeliveryStatus, WebhookEndpoint};
+use crate::domain::webhooks::{DeliveryStatus, WebhookEndpoint};
 
 #[derive(Debug, Clone)]
 pub struct NewEndpoint {
@@ -85,6 +85,3 @@ pub struct WebhookStats {
     pub pending_deliveries: u64,
     pub disabled_endpoints: u64,
 }
-
-/// Re-exported for the attempt log.
-pub type Attempt = DeliveryAttempt;

@@ -178,6 +178,8 @@ const STAGES: &[Stage] = &[
     },
     Stage { name: "tests", program: "cargo", args: &["test", "--workspace"] },
     Stage { name: "spec drift", program: "cargo", args: &["xtask", "spec", "--check"] },
+    Stage { name: "breaking", program: "cargo", args: &["xtask", "breaking"] },
+    Stage { name: "spec lint", program: "cargo", args: &["xtask", "validate-spec"] },
 ];
 
 fn ci() -> ExitCode {
