@@ -311,7 +311,7 @@ pub async fn list_applications(
 ) -> Result<Json<ApplicationList>, ApiError> {
     let mut v = Violations::new();
     let paging = page.parse(&mut v);
-    let status = filter.status.as_deref().and_then(|s| {
+    let status = super::pagination::present(&filter.status).and_then(|s| {
         let parsed = ApplicationStatus::parse(s);
         if parsed.is_none() {
             let all: Vec<_> = ApplicationStatus::ALL.iter().map(|s| s.as_str()).collect();
@@ -328,7 +328,7 @@ pub async fn list_applications(
                 limit: paging.limit,
                 after: paging.after,
                 updated_after: paging.updated_after,
-                job_id: filter.job_id,
+                job_id: super::pagination::present(&filter.job_id).map(str::to_owned),
                 status,
             },
         )

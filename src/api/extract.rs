@@ -46,8 +46,19 @@ where
     }
 }
 
-/// Parses a JSON body, naming the field at fault.
+/// Parses a JSON body, naming the field at fault. Every request body is a JSON object; serde
+/// would otherwise also read a struct from an array.
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    let first = bytes.iter().find(|b| !b.is_ascii_whitespace());
+    if first.is_some_and(|b| *b != b'{') {
+        // Well-formed JSON of another kind is a 422; anything else is reported as malformed below.
+        if let Err(e) = serde_json::from_slice::<serde::de::IgnoredAny>(bytes) {
+            return Err(malformed(&e));
+        }
+        let mut v = Violations::new();
+        v.push("body", "invalid_value", "the request body must be a JSON object");
+        return Err(ApiError::validation(v));
+    }
     let mut de = serde_json::Deserializer::from_slice(bytes);
     let value = serde_path_to_error::deserialize(&mut de).map_err(|e| {
         let path = e.path().to_string();

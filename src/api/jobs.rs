@@ -217,7 +217,7 @@ pub async fn list_jobs(
 ) -> Result<Json<JobList>, ApiError> {
     let mut v = Violations::new();
     let paging = page.parse(&mut v);
-    let status = filter.status.as_deref().and_then(|s| match s {
+    let status = super::pagination::present(&filter.status).and_then(|s| match s {
         "open" => Some(JobStatus::Open),
         "closed" => Some(JobStatus::Closed),
         _ => {

@@ -56,7 +56,7 @@ pub struct Paging {
 
 impl PageParams {
     pub fn parse(&self, v: &mut Violations) -> Paging {
-        let limit = match self.limit.as_deref() {
+        let limit = match present(&self.limit) {
             None => DEFAULT_LIMIT,
             Some(text) => match text.parse::<u32>() {
                 Ok(n) if (1..=MAX_LIMIT).contains(&n) => n,
@@ -66,14 +66,14 @@ impl PageParams {
                 }
             },
         };
-        let after = self.cursor.as_deref().and_then(|text| {
+        let after = present(&self.cursor).and_then(|text| {
             let cursor = Cursor::decode(text);
             if cursor.is_none() {
                 v.push("cursor", "invalid_value", "is not a cursor this API returned");
             }
             cursor
         });
-        let updated_after = self.updated_after.as_deref().and_then(|text| match text.parse::<Timestamp>() {
+        let updated_after = present(&self.updated_after).and_then(|text| match text.parse::<Timestamp>() {
             Ok(t) => Some(t),
             Err(_) => {
                 v.push("updated_after", "invalid_format", "must be an RFC 3339 time such as 2026-01-31T09:00:00Z");
@@ -82,6 +82,11 @@ impl PageParams {
         });
         Paging { limit, after, updated_after }
     }
+}
+
+/// A query parameter's value; an empty one (`?cursor=`) counts as not given.
+pub fn present(value: &Option<String>) -> Option<&str> {
+    value.as_deref().filter(|v| !v.is_empty())
 }
 
 /// Turns query problems into a 400.

@@ -86,7 +86,13 @@ pub fn finish(api: &mut utoipa::openapi::OpenApi) {
                     "A unique value (such as a UUID, up to 255 visible ASCII characters) that makes a retry of this \
                      request safe: for 24 h the first successful response is replayed, with `Idempotent-Replayed: true`.",
                 ))
-                .schema(Some(ObjectBuilder::new().schema_type(Type::String).max_length(Some(255))))
+                .schema(Some(
+                    ObjectBuilder::new()
+                        .schema_type(Type::String)
+                        .min_length(Some(1))
+                        .max_length(Some(255))
+                        .pattern(Some("^[!-~]+$")),
+                ))
                 .build(),
         ),
     );

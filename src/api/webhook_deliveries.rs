@@ -67,7 +67,7 @@ pub async fn list_deliveries(
 ) -> Result<Json<DeliveryList>, ApiError> {
     let mut v = Violations::new();
     let paging = page.parse(&mut v);
-    let status = filter.status.as_deref().and_then(|s| {
+    let status = super::pagination::present(&filter.status).and_then(|s| {
         let parsed = DeliveryStatus::parse(s);
         if parsed.is_none() {
             v.push("status", "invalid_value", "must be pending, succeeded or failed");
@@ -82,8 +82,8 @@ pub async fn list_deliveries(
             DeliveryQuery {
                 limit: paging.limit,
                 after: paging.after,
-                endpoint_id: filter.endpoint_id,
-                event_type: filter.event_type,
+                endpoint_id: super::pagination::present(&filter.endpoint_id).map(str::to_owned),
+                event_type: super::pagination::present(&filter.event_type).map(str::to_owned),
                 status,
             },
         )

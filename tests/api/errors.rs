@@ -35,6 +35,22 @@ async fn every_kind_of_bad_request_gets_a_problem() {
     assert_eq!(body["errors"][0]["code"], "unknown_field");
 
     let r = app.send(post("[1, 2]", "application/json")).await;
+    assert_eq!(r.expect_problem(422, "validation_failed")["errors"][0]["field"], "body");
+    let r = app.send(post("\"title\"", "application/json")).await;
+    r.expect_problem(422, "validation_failed");
+    let r = app.send(post("not json", "application/json")).await;
+    r.expect_problem(400, "malformed_json");
+    // A struct must not be read from an array, even when every field is optional.
+    let job = app.job("REQ-1").await;
+    let r = app
+        .send(
+            app.client
+                .patch(app.url(&format!("/v1/jobs/{job}")))
+                .bearer_auth(&app.key)
+                .header("content-type", "application/json")
+                .body("[null, null]"),
+        )
+        .await;
     r.expect_problem(422, "validation_failed");
 
     let r = app.send(post("{\"title\": \"x\"}", "application/merge-patch+json")).await;

@@ -95,6 +95,8 @@ async fn list_filters_by_status_and_update_time() {
     let after = closed[0]["updated_at"].as_str().unwrap().to_owned();
     let none = app.get(&format!("/v1/jobs?updated_after={after}")).await;
     assert_eq!(none.expect(200)["data"].as_array().unwrap().len(), 0);
+    let empty = app.get("/v1/jobs?cursor=&status=&updated_after=&limit=").await;
+    assert_eq!(empty.expect(200)["data"].as_array().unwrap().len(), 2, "empty parameters count as absent");
     app.get("/v1/jobs?status=archived").await.expect_problem(400, "invalid_query");
     app.get("/v1/jobs?updated_after=yesterday").await.expect_problem(400, "invalid_query");
     app.get("/v1/jobs?cursor=nonsense").await.expect_problem(400, "invalid_query");
