@@ -67,6 +67,18 @@ impl SqliteStore {
     pub fn close(&self) {
         self.engine.close();
     }
+
+    /// One record by a query yielding a single `record` column, keyed by two text parameters
+    /// (the organisation and an id, typically).
+    async fn read_one<T: DeserializeOwned + Send + 'static>(
+        &self,
+        sql: &'static str,
+        first: &str,
+        second: &str,
+    ) -> Result<Option<T>, StoreError> {
+        let (first, second) = (first.to_owned(), second.to_owned());
+        self.engine.read(move |conn| one(conn, sql, params![first, second])).await
+    }
 }
 
 fn micros(t: Timestamp) -> i64 {
@@ -389,25 +401,11 @@ impl Store for SqliteStore {
     }
 
     async fn get_job(&self, org_id: &str, job_id: &str) -> Result<Option<Job>, StoreError> {
-        let (org_id, job_id) = (org_id.to_owned(), job_id.to_owned());
-        self.engine
-            .read(move |conn| {
-                one(conn, "SELECT record FROM jobs WHERE org_id = ?1 AND id = ?2", params![org_id, job_id])
-            })
-            .await
+        self.read_one("SELECT record FROM jobs WHERE org_id = ?1 AND id = ?2", org_id, job_id).await
     }
 
     async fn find_job_by_external_id(&self, org_id: &str, external_id: &str) -> Result<Option<Job>, StoreError> {
-        let (org_id, external_id) = (org_id.to_owned(), external_id.to_owned());
-        self.engine
-            .read(move |conn| {
-                one(
-                    conn,
-                    "SELECT record FROM jobs WHERE org_id = ?1 AND external_id = ?2",
-                    params![org_id, external_id],
-                )
-            })
-            .await
+        self.read_one("SELECT record FROM jobs WHERE org_id = ?1 AND external_id = ?2", org_id, external_id).await
     }
 
     async fn update_job(
@@ -468,12 +466,7 @@ impl Store for SqliteStore {
     }
 
     async fn get_application(&self, org_id: &str, application_id: &str) -> Result<Option<Application>, StoreError> {
-        let (org_id, id) = (org_id.to_owned(), application_id.to_owned());
-        self.engine
-            .read(move |conn| {
-                one(conn, "SELECT record FROM applications WHERE org_id = ?1 AND id = ?2", params![org_id, id])
-            })
-            .await
+        self.read_one("SELECT record FROM applications WHERE org_id = ?1 AND id = ?2", org_id, application_id).await
     }
 
     async fn list_applications(&self, org_id: &str, query: ApplicationQuery) -> Result<Page<Application>, StoreError> {
@@ -654,16 +647,12 @@ impl Store for SqliteStore {
     }
 
     async fn get_call_results(&self, org_id: &str, application_id: &str) -> Result<Option<CallResults>, StoreError> {
-        let (org_id, id) = (org_id.to_owned(), application_id.to_owned());
-        self.engine
-            .read(move |conn| {
-                one(
-                    conn,
-                    "SELECT record FROM call_results WHERE org_id = ?1 AND application_id = ?2",
-                    params![org_id, id],
-                )
-            })
-            .await
+        self.read_one(
+            "SELECT record FROM call_results WHERE org_id = ?1 AND application_id = ?2",
+            org_id,
+            application_id,
+        )
+        .await
     }
 
     async fn list_outbox(
@@ -702,21 +691,11 @@ impl Store for SqliteStore {
     }
 
     async fn get_candidate(&self, org_id: &str, candidate_id: &str) -> Result<Option<Candidate>, StoreError> {
-        let (org_id, id) = (org_id.to_owned(), candidate_id.to_owned());
-        self.engine
-            .read(move |conn| {
-                one(conn, "SELECT record FROM candidates WHERE org_id = ?1 AND id = ?2", params![org_id, id])
-            })
-            .await
+        self.read_one("SELECT record FROM candidates WHERE org_id = ?1 AND id = ?2", org_id, candidate_id).await
     }
 
     async fn get_resume(&self, org_id: &str, candidate_id: &str) -> Result<Option<Resume>, StoreError> {
-        let (org_id, id) = (org_id.to_owned(), candidate_id.to_owned());
-        self.engine
-            .read(move |conn| {
-                one(conn, "SELECT record FROM resumes WHERE org_id = ?1 AND candidate_id = ?2", params![org_id, id])
-            })
-            .await
+        self.read_one("SELECT record FROM resumes WHERE org_id = ?1 AND candidate_id = ?2", org_id, candidate_id).await
     }
 
     async fn idempotency_begin(&self, claim: IdempotencyClaim) -> Result<IdempotencyBegin, StoreError> {
