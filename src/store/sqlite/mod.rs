@@ -505,12 +505,7 @@ impl Store for SqliteStore {
         let (org_id, id) = (org_id.to_owned(), application_id.to_owned());
         self.engine
             .write(move |conn| {
-                let Some(mut app) = one::<Application>(
-                    conn,
-                    "SELECT record FROM applications WHERE org_id = ?1 AND id = ?2",
-                    params![org_id, id],
-                )?
-                else {
+                let Some(mut app) = load_application(conn, &org_id, &id)? else {
                     return Ok(None);
                 };
                 match app.status {
@@ -1028,6 +1023,11 @@ fn create_application_in(
     Ok((app, Upserted::Created))
 }
 
+/// An application of an organisation, inside a write transaction.
+fn load_application(conn: &Connection, org_id: &str, id: &str) -> Result<Option<Application>, StoreError> {
+    one(conn, "SELECT record FROM applications WHERE org_id = ?1 AND id = ?2", params![org_id, id])
+}
+
 fn finish_interview(conn: &Connection, application_id: &str) -> Result<(), StoreError> {
     conn.prepare_cached(
         "UPDATE interviews SET state = 'done', lease_owner = NULL, lease_until = NULL WHERE application_id = ?1",
@@ -1043,12 +1043,7 @@ fn advance_interview_in(
     step: InterviewStep,
     now: Timestamp,
 ) -> Result<Option<Application>, StoreError> {
-    let Some(mut app) = one::<Application>(
-        conn,
-        "SELECT record FROM applications WHERE org_id = ?1 AND id = ?2",
-        params![org_id, application_id],
-    )?
-    else {
+    let Some(mut app) = load_application(conn, org_id, application_id)? else {
         return Ok(None);
     };
     if app.status.is_final() {
@@ -1139,12 +1134,7 @@ fn record_call_results_in(
     results: CallResults,
     now: Timestamp,
 ) -> Result<Option<Application>, StoreError> {
-    let Some(mut app) = one::<Application>(
-        conn,
-        "SELECT record FROM applications WHERE org_id = ?1 AND id = ?2",
-        params![org_id, application_id],
-    )?
-    else {
+    let Some(mut app) = load_application(conn, org_id, application_id)? else {
         return Ok(None);
     };
     if app.status.is_final() {
