@@ -1,37 +1,23 @@
-//! `webhook-sim`: helpers for anyone writing a receiver for the Public API's webhooks.
+//! `webhook-sim`: the customer's side of the Public API's webhooks.
+//!
+//! - [`receiver`]: a scripted webhook receiver that verifies, validates and records every
+//!   delivery, injects faults, and offers a control API, an inspector page and a Rust test API.
+//! - [`check`]: a grader that probes a partner's receiver with valid and hostile deliveries.
+//! - [`sign`], [`verify`], [`validate`], [`example`]: helpers for writing a receiver.
 //!
 //! Signatures are made and checked with the `standardwebhooks` reference library, and payloads
 //! are checked against the JSON Schemas published in `spec/webhooks/`, so this crate is an
-//! independent check of the server, not a copy of it.
+//! independent check of the server, not a copy of it: it never uses the server's code.
 
-use std::collections::BTreeMap;
+pub mod check;
+pub mod events;
+pub mod receiver;
+pub mod signature;
+
+pub use events::{EVENTS, event_types, example, validate};
+pub use signature::{SignedHeaders, Verdict, Verifier, sign, verify};
 
 use base64::Engine as _;
-use serde_json::Value;
-
-/// The published schema and example of every event type, embedded at build time.
-pub const EVENTS: [(&str, &str, &str); 4] = [
-    (
-        "interview.completed",
-        include_str!("../../spec/webhooks/interview.completed.schema.json"),
-        include_str!("../../spec/webhooks/examples/interview.completed.json"),
-    ),
-    (
-        "interview.failed",
-        include_str!("../../spec/webhooks/interview.failed.schema.json"),
-        include_str!("../../spec/webhooks/examples/interview.failed.json"),
-    ),
-    (
-        "application.status_changed",
-        include_str!("../../spec/webhooks/application.status_changed.schema.json"),
-        include_str!("../../spec/webhooks/examples/application.status_changed.json"),
-    ),
-    (
-        "webhook.test",
-        include_str!("../../spec/webhooks/webhook.test.schema.json"),
-        include_str!("../../spec/webhooks/examples/webhook.test.json"),
-    ),
-];
 
 #[derive(Debug, thiserror::Error)]
 pub enum SimError {
@@ -45,86 +31,24 @@ pub enum SimError {
         "unknown event type `{0}`; known: interview.completed, interview.failed, application.status_changed, webhook.test"
     )]
     UnknownType(String),
-    #[error("header {0} is not valid")]
-    BadHeader(&'static str),
-}
-
-/// The three signature headers for `body`.
-pub fn sign(
-    secret: &str,
-    msg_id: &str,
-    timestamp: i64,
-    body: &[u8],
-) -> Result<BTreeMap<&'static str, String>, SimError> {
-    let wh = standardwebhooks::Webhook::new(secret).map_err(|e| SimError::Secret(e.to_string()))?;
-    let signature = wh.sign(msg_id, timestamp, body).map_err(|_| SimError::NotUtf8)?;
-    Ok(BTreeMap::from([
-        ("webhook-id", msg_id.to_owned()),
-        ("webhook-timestamp", timestamp.to_string()),
-        ("webhook-signature", signature),
-    ]))
-}
-
-/// Why a captured request does or does not verify.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Verdict {
-    Valid,
-    Invalid(String),
-}
-
-/// Verifies a request the way a receiver must: against the current time (±5 minutes), or,
-/// with `ignore_timestamp`, only the signature.
-pub fn verify(
-    secret: &str,
-    msg_id: &str,
-    timestamp: &str,
-    signature: &str,
-    body: &[u8],
-    ignore_timestamp: bool,
-) -> Result<Verdict, SimError> {
-    let wh = standardwebhooks::Webhook::new(secret).map_err(|e| SimError::Secret(e.to_string()))?;
-    if ignore_timestamp {
-        let ts: i64 = timestamp.trim().parse().map_err(|_| SimError::BadHeader("webhook-timestamp"))?;
-        let expected = wh.sign(msg_id, ts, body).map_err(|_| SimError::NotUtf8)?;
-        return Ok(if signature.split(' ').any(|s| s == expected) {
-            Verdict::Valid
-        } else {
-            Verdict::Invalid("no v1 signature matches".into())
-        });
-    }
-    let mut headers = http::HeaderMap::new();
-    for (name, value) in [("webhook-id", msg_id), ("webhook-timestamp", timestamp), ("webhook-signature", signature)] {
-        headers.insert(name, http::HeaderValue::from_str(value).map_err(|_| SimError::BadHeader(name))?);
-    }
-    Ok(match wh.verify(body, &headers) {
-        Ok(()) => Verdict::Valid,
-        Err(e) => Verdict::Invalid(e.to_string()),
-    })
-}
-
-/// Checks a payload against the schema of its `type`; returns every problem found.
-pub fn validate(payload: &[u8]) -> Result<Vec<String>, SimError> {
-    let value: Value = serde_json::from_slice(payload).map_err(|e| SimError::NotJson(e.to_string()))?;
-    let event_type = value["type"].as_str().ok_or_else(|| SimError::UnknownType("(missing `type`)".into()))?;
-    let (_, schema, _) =
-        EVENTS.iter().find(|(t, _, _)| *t == event_type).ok_or_else(|| SimError::UnknownType(event_type.into()))?;
-    let schema: Value = serde_json::from_str(schema).map_err(|e| SimError::NotJson(e.to_string()))?;
-    let validator = jsonschema::validator_for(&schema).map_err(|e| SimError::NotJson(e.to_string()))?;
-    Ok(validator.iter_errors(&value).map(|e| format!("{} at {}", e, e.instance_path())).collect())
-}
-
-/// The published example payload of `event_type`.
-pub fn example(event_type: &str) -> Result<&'static str, SimError> {
-    EVENTS
-        .iter()
-        .find(|(t, _, _)| *t == event_type)
-        .map(|(_, _, e)| *e)
-        .ok_or_else(|| SimError::UnknownType(event_type.into()))
 }
 
 /// A random message id, for signing by hand.
-pub fn random_msg_id(seed: &[u8]) -> String {
-    format!("msg_{}", base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(seed))
+pub fn random_msg_id() -> String {
+    let mut bytes = [0u8; 16];
+    // Without OS randomness the clock is unique enough for an id typed at a terminal.
+    if getrandom::fill(&mut bytes).is_err() {
+        bytes = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos())
+            .to_le_bytes();
+    }
+    format!("msg_{}", base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes))
+}
+
+/// The current time in Unix seconds.
+pub fn unix_now() -> i64 {
+    jiff::Timestamp::now().as_second()
 }
 
 #[cfg(test)]
@@ -152,7 +76,7 @@ mod tests {
 
     #[test]
     fn broken_payloads_are_reported() {
-        let mut v: Value = serde_json::from_str(example("webhook.test").unwrap()).unwrap();
+        let mut v: serde_json::Value = serde_json::from_str(example("webhook.test").unwrap()).unwrap();
         v.as_object_mut().unwrap().remove("data");
         assert!(!validate(v.to_string().as_bytes()).unwrap().is_empty());
         assert!(matches!(validate(b"{\"type\":\"nope\"}"), Err(SimError::UnknownType(_))));

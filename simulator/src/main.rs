@@ -1,14 +1,19 @@
-//! `webhook-sim`: sign, verify, validate and example payloads for Public API webhooks.
+//! `webhook-sim`: the customer's side of the Public API's webhooks: a scripted receiver, a grader
+//! for partners' receivers, and helpers to sign, verify, validate and print example payloads.
 
 use std::io::Read;
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use clap::{Parser, Subcommand};
+use webhook_sim::check::{CheckConfig, Report};
+use webhook_sim::receiver::{Chaos, Receiver, ReceiverConfig, Reply, Rule, Script};
 use webhook_sim::{Verdict, example, sign, validate, verify};
 
 #[derive(Debug, Parser)]
-#[command(name = "webhook-sim", version, about = "Helpers for receivers of the Public API's webhooks.")]
+#[command(name = "webhook-sim", version, about = "The customer's side of the Public API's webhooks.")]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -16,6 +21,10 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Receive webhooks: verify, validate, record and answer per a script, until Ctrl-C.
+    Receive(ReceiveArgs),
+    /// Grade a webhook receiver against the contract; exits 1 when a required case fails.
+    Check(CheckArgs),
     /// Print the Standard Webhooks headers for a body (read from FILE or standard input).
     Sign {
         #[arg(long, env = "WEBHOOK_SECRET")]
@@ -53,6 +62,149 @@ enum Command {
     },
 }
 
+#[derive(Debug, clap::Args)]
+struct ReceiveArgs {
+    #[arg(long, default_value = "127.0.0.1:9090")]
+    addr: SocketAddr,
+    /// The endpoint's signing secret; repeat it to accept several (during a rotation).
+    #[arg(long = "secret", env = "WEBHOOK_SECRET", required = true, value_delimiter = ',')]
+    secrets: Vec<String>,
+    /// Seconds a `webhook-timestamp` may be from this machine's clock.
+    #[arg(long, default_value_t = 300)]
+    tolerance: u64,
+    /// Append one JSON line per request to this file.
+    #[arg(long)]
+    record: Option<PathBuf>,
+    /// A response script (JSON); the flags below add one rule after its own.
+    #[arg(long)]
+    script: Option<PathBuf>,
+    /// Answer the first N attempts of every message with --fail-status.
+    #[arg(long, default_value_t = 0)]
+    fail_first: usize,
+    #[arg(long, default_value_t = 500)]
+    fail_status: u16,
+    /// The status of every other answer (default: 200 when the signature verifies, 400 when not).
+    #[arg(long)]
+    status: Option<u16>,
+    /// Wait this long before every answer.
+    #[arg(long, default_value_t = 0)]
+    delay_ms: u64,
+    /// Wait up to this much longer, at random.
+    #[arg(long, default_value_t = 0)]
+    jitter_ms: u64,
+    /// Send this `Retry-After` with failing answers.
+    #[arg(long)]
+    retry_after: Option<String>,
+    /// Fail this fraction of attempts at random (500, 503, 429 or a connection reset).
+    #[arg(long)]
+    chaos_rate: Option<f64>,
+    /// The seed of --chaos-rate and --jitter-ms.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+}
+
+#[derive(Debug, clap::Args)]
+struct CheckArgs {
+    /// The receiver's URL, as it would be registered as a webhook endpoint.
+    url: String,
+    /// The secret the receiver verifies with.
+    #[arg(long, env = "WEBHOOK_SECRET")]
+    secret: String,
+    /// Seconds the receiver may take to answer one request.
+    #[arg(long, default_value_t = 15.0)]
+    timeout: f64,
+    /// Write the report as JSON here.
+    #[arg(long)]
+    json: Option<PathBuf>,
+    /// Write the report as JUnit XML here.
+    #[arg(long)]
+    junit: Option<PathBuf>,
+}
+
+impl ReceiveArgs {
+    fn script(&self) -> Result<Script, String> {
+        let mut script = match &self.script {
+            Some(path) => {
+                let text = std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+                serde_json::from_slice(&text).map_err(|e| format!("{} is not a script: {e}", path.display()))?
+            }
+            None => Script::default(),
+        };
+        let fail = Reply {
+            status: Some(self.fail_status),
+            retry_after: self.retry_after.clone(),
+            delay_ms: self.delay_ms,
+            jitter_ms: self.jitter_ms,
+            ..Reply::default()
+        };
+        let then =
+            Reply { status: self.status, delay_ms: self.delay_ms, jitter_ms: self.jitter_ms, ..Reply::default() };
+        if self.fail_first > 0 || then != Reply::default() {
+            script.rules.push(Rule { replies: vec![fail; self.fail_first], then: Some(then), ..Rule::default() });
+        }
+        if let Some(rate) = self.chaos_rate {
+            if !(0.0..=1.0).contains(&rate) {
+                return Err("--chaos-rate must be between 0 and 1".into());
+            }
+            script.chaos = Some(Chaos { seed: self.seed, rate, faults: vec![] });
+        }
+        Ok(script)
+    }
+}
+
+async fn receive(args: ReceiveArgs) -> Result<bool, String> {
+    let config = ReceiverConfig {
+        addr: args.addr,
+        secrets: args.secrets.clone(),
+        tolerance: Duration::from_secs(args.tolerance),
+        record: args.record.clone(),
+        script: args.script()?,
+        hang: Duration::from_secs(300),
+    };
+    let receiver = Receiver::start(config).await.map_err(|e| e.to_string())?;
+    eprintln!("receiving on {} (inspector and control API at the same address; Ctrl-C to stop)", receiver.url());
+    if let Some(path) = &args.record {
+        eprintln!("recording to {}", path.display());
+    }
+    tokio::signal::ctrl_c().await.map_err(|e| format!("cannot wait for Ctrl-C: {e}"))?;
+    let record_error = receiver.record_error();
+    let summary = receiver.shutdown().await;
+    for line in summary.lines() {
+        eprintln!("{line}");
+    }
+    if let Some(e) = record_error {
+        eprintln!("error: writing the record file failed: {e}");
+        return Ok(false);
+    }
+    Ok(true)
+}
+
+async fn check(args: CheckArgs) -> Result<bool, String> {
+    if !(args.timeout > 0.0 && args.timeout.is_finite()) {
+        return Err("--timeout must be a positive number of seconds".into());
+    }
+    let config = CheckConfig { url: args.url, secret: args.secret, timeout: Duration::from_secs_f64(args.timeout) };
+    let bar = indicatif::ProgressBar::new(webhook_sim::check::case_ids().len() as u64);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{spinner} [{bar:30}] {pos}/{len} {msg}")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    let report: Report = webhook_sim::check::run(&config, |result| {
+        bar.set_message(result.id.clone());
+        bar.inc(1);
+    })
+    .await
+    .map_err(|e| e.to_string())?;
+    bar.finish_and_clear();
+    print!("{}", report.table());
+    for (path, text) in [(&args.json, report.json()), (&args.junit, report.junit())] {
+        if let Some(path) = path {
+            std::fs::write(path, text).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+        }
+    }
+    Ok(report.success())
+}
+
 fn read(file: &Option<PathBuf>) -> Result<Vec<u8>, String> {
     match file {
         Some(path) => std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display())),
@@ -64,15 +216,15 @@ fn read(file: &Option<PathBuf>) -> Result<Vec<u8>, String> {
     }
 }
 
-fn run(cli: Cli) -> Result<bool, String> {
+async fn run(cli: Cli) -> Result<bool, String> {
     match cli.command {
+        Command::Receive(args) => receive(args).await,
+        Command::Check(args) => check(args).await,
         Command::Sign { secret, id, timestamp, file } => {
             let body = read(&file)?;
-            let now =
-                std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64);
-            let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
-            let id = id.unwrap_or_else(|| webhook_sim::random_msg_id(&nanos.to_le_bytes()));
-            for (name, value) in sign(&secret, &id, timestamp.unwrap_or(now), &body).map_err(|e| e.to_string())? {
+            let id = id.unwrap_or_else(webhook_sim::random_msg_id);
+            let timestamp = timestamp.unwrap_or_else(webhook_sim::unix_now);
+            for (name, value) in sign(&secret, &id, timestamp, &body).map_err(|e| e.to_string())? {
                 println!("{name}: {value}");
             }
             Ok(true)
@@ -107,8 +259,9 @@ fn run(cli: Cli) -> Result<bool, String> {
     }
 }
 
-fn main() -> ExitCode {
-    match run(Cli::parse()) {
+#[tokio::main]
+async fn main() -> ExitCode {
+    match run(Cli::parse()).await {
         Ok(true) => ExitCode::SUCCESS,
         Ok(false) => ExitCode::from(1),
         Err(e) => {

@@ -6,6 +6,7 @@ mod ats;
 mod auth;
 mod conformance;
 mod crash;
+mod end_to_end;
 mod errors;
 mod events;
 mod fuzz;

@@ -1,0 +1,249 @@
+//! The cases the grader sends, from `research/webhooks.md` ("Partner conformance suite"): valid
+//! events, attacks a receiver must reject, tolerance the standard requires, and robustness.
+
+use base64::Engine as _;
+use serde::Serialize;
+use serde_json::Value;
+
+use super::Probe;
+use crate::SimError;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Group {
+    Valid,
+    Attack,
+    Tolerance,
+    Robustness,
+}
+
+/// What the receiver must answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum Expect {
+    /// Any 2xx, within the timeout, to every request of the case.
+    #[serde(rename = "2xx")]
+    Accept,
+    /// Any 4xx: the request is forged or broken, and a 5xx would make a real sender retry it.
+    #[serde(rename = "4xx")]
+    Reject,
+}
+
+type Build = Box<dyn Fn(&str, i64) -> Result<Vec<Probe>, SimError>>;
+
+pub(crate) struct Case {
+    pub id: String,
+    pub group: Group,
+    pub title: String,
+    pub expect: Expect,
+    pub required: bool,
+    pub build: Build,
+}
+
+/// The ids of every case, in the order they run.
+pub fn case_ids() -> Vec<String> {
+    all().into_iter().map(|c| c.id).collect()
+}
+
+pub(crate) fn all() -> Vec<Case> {
+    let mut cases: Vec<Case> = crate::event_types()
+        .map(|event_type| {
+            case(
+                &format!("valid.{event_type}"),
+                Group::Valid,
+                &format!("a correctly signed {event_type} event"),
+                Expect::Accept,
+                move |secret, now| Ok(vec![signed(secret, &new_id(), now, &payload(event_type, now)?)?]),
+            )
+        })
+        .collect();
+    cases.extend([
+        case("attack.tampered_body", Group::Attack, "a body changed after signing", Expect::Reject, |secret, now| {
+            let body = payload("webhook.test", now)?;
+            let mut probe = signed(secret, &new_id(), now, &body)?;
+            probe.body = String::from_utf8_lossy(&body).replace("test event", "tost event").into_bytes();
+            Ok(vec![probe])
+        }),
+        case(
+            "attack.tampered_signature",
+            Group::Attack,
+            "a signature with one character changed",
+            Expect::Reject,
+            |secret, now| {
+                let mut probe = signed(secret, &new_id(), now, &payload("webhook.test", now)?)?;
+                let signature = header_mut(&mut probe, "webhook-signature");
+                let flipped = if signature.ends_with('A') { 'B' } else { 'A' };
+                signature.pop();
+                signature.push(flipped);
+                Ok(vec![probe])
+            },
+        ),
+        case("attack.wrong_secret", Group::Attack, "signed with another secret", Expect::Reject, |_, now| {
+            Ok(vec![signed(&random_secret(), &new_id(), now, &payload("webhook.test", now)?)?])
+        }),
+        missing("webhook-id"),
+        missing("webhook-timestamp"),
+        missing("webhook-signature"),
+        case(
+            "attack.stale_timestamp",
+            Group::Attack,
+            "signed 10 minutes ago (tolerance is 5)",
+            Expect::Reject,
+            |secret, now| Ok(vec![signed(secret, &new_id(), now - 600, &payload("webhook.test", now - 600)?)?]),
+        ),
+        case(
+            "attack.future_timestamp",
+            Group::Attack,
+            "signed 10 minutes in the future",
+            Expect::Reject,
+            |secret, now| Ok(vec![signed(secret, &new_id(), now + 600, &payload("webhook.test", now)?)?]),
+        ),
+        case(
+            "tolerance.unknown_signature_version",
+            Group::Tolerance,
+            "unknown signature versions beside a valid v1",
+            Expect::Accept,
+            |secret, now| {
+                let mut probe = signed(secret, &new_id(), now, &payload("webhook.test", now)?)?;
+                let signature = header_mut(&mut probe, "webhook-signature");
+                *signature = format!("v1a,{} v2,{} {signature}", random_b64(64), random_b64(32));
+                Ok(vec![probe])
+            },
+        ),
+        case(
+            "tolerance.unknown_event_type",
+            Group::Tolerance,
+            "an event type this receiver has not seen before",
+            Expect::Accept,
+            |secret, now| {
+                let body = serde_json::json!({
+                    "api_version": "2026-12-01",
+                    "data": { "application_id": "app_0192d5e7c1b27a3f8e6b8c2f4d1a9e72" },
+                    "id": "evt_0192d5e7c1b27a3f8e6b8c2f4d1a9e99",
+                    "timestamp": rfc3339(now),
+                    "type": "interview.rescheduled",
+                });
+                Ok(vec![signed(secret, &new_id(), now, body.to_string().as_bytes())?])
+            },
+        ),
+        case(
+            "tolerance.rotation",
+            Group::Tolerance,
+            "two v1 signatures during a secret rotation, the valid one second",
+            Expect::Accept,
+            |secret, now| {
+                let body = payload("webhook.test", now)?;
+                let id = new_id();
+                let old = crate::signature::signature(&random_secret(), &id, now, &body)?;
+                let mut probe = signed(secret, &id, now, &body)?;
+                let signature = header_mut(&mut probe, "webhook-signature");
+                *signature = format!("{old} {signature}");
+                Ok(vec![probe])
+            },
+        ),
+        case(
+            "robustness.duplicate_id",
+            Group::Robustness,
+            "the same message delivered twice (a retry after a lost answer)",
+            Expect::Accept,
+            |secret, now| {
+                let body = payload("interview.completed", now)?;
+                let id = new_id();
+                Ok(vec![signed(secret, &id, now, &body)?, signed(secret, &id, now + 1, &body)?])
+            },
+        ),
+        case(
+            "robustness.byte_exact",
+            Group::Robustness,
+            "a body with unusual whitespace and unicode escapes, verified over its exact bytes",
+            Expect::Accept,
+            |secret, now| {
+                let body = format!(
+                    "{{ \"api_version\" : \"2026-12-01\",\n  \"data\": {{\"endpoint_id\":\"ep_0192d5e7c1b27a3f8e6b8c2f4d1a9e76\",\t\"message\": \"Caf\\u00e9 \\u2014 \\ud83d\\ude00 \\\"quoted\\\" \\/ slash\" }},\r\n  \"id\":\"evt_0192d5e7c1b27a3f8e6b8c2f4d1a9e83\", \"timestamp\": \"{}\",\"type\":\"webhook.test\"   }}\n",
+                    rfc3339(now)
+                );
+                Ok(vec![signed(secret, &new_id(), now, body.as_bytes())?])
+            },
+        ),
+        Case {
+            required: false,
+            ..case(
+                "robustness.large_payload",
+                Group::Robustness,
+                "a 256 KiB event (long transcripts happen)",
+                Expect::Accept,
+                |secret, now| {
+                    let mut value: Value = parse_example("webhook.test")?;
+                    value["timestamp"] = Value::String(rfc3339(now));
+                    value["data"]["message"] = Value::String("long transcript line. ".repeat(256 * 1024 / 22));
+                    Ok(vec![signed(secret, &new_id(), now, value.to_string().as_bytes())?])
+                },
+            )
+        },
+    ]);
+    cases
+}
+
+fn case(
+    id: &str,
+    group: Group,
+    title: &str,
+    expect: Expect,
+    build: impl Fn(&str, i64) -> Result<Vec<Probe>, SimError> + 'static,
+) -> Case {
+    Case { id: id.to_owned(), group, title: title.to_owned(), expect, required: true, build: Box::new(build) }
+}
+
+fn missing(header: &'static str) -> Case {
+    case(
+        &format!("attack.missing_{}", header.trim_start_matches("webhook-")),
+        Group::Attack,
+        &format!("a correctly signed event without the {header} header"),
+        Expect::Reject,
+        move |secret, now| {
+            let mut probe = signed(secret, &new_id(), now, &payload("webhook.test", now)?)?;
+            probe.headers.retain(|(name, _)| name != header);
+            Ok(vec![probe])
+        },
+    )
+}
+
+fn parse_example(event_type: &str) -> Result<Value, SimError> {
+    serde_json::from_str(crate::example(event_type)?).map_err(|e| SimError::NotJson(e.to_string()))
+}
+
+/// The published example of `event_type`, stamped `now`, serialised compactly as the server does.
+fn payload(event_type: &str, now: i64) -> Result<Vec<u8>, SimError> {
+    let mut value = parse_example(event_type)?;
+    value["timestamp"] = Value::String(rfc3339(now));
+    serde_json::to_vec(&value).map_err(|e| SimError::NotJson(e.to_string()))
+}
+
+fn signed(secret: &str, id: &str, timestamp: i64, body: &[u8]) -> Result<Probe, SimError> {
+    let mut headers = vec![("content-type".to_owned(), "application/json".to_owned())];
+    headers.extend(crate::sign(secret, id, timestamp, body)?.into_iter().map(|(k, v)| (k.to_owned(), v)));
+    Ok(Probe { headers, body: body.to_vec() })
+}
+
+fn header_mut<'a>(probe: &'a mut Probe, name: &str) -> &'a mut String {
+    // Every probe is built by `signed`, which sets all three signature headers.
+    let index = probe.headers.iter().position(|(n, _)| n == name).unwrap_or(0);
+    &mut probe.headers[index].1
+}
+
+fn rfc3339(unix: i64) -> String {
+    jiff::Timestamp::from_second(unix).map(|t| t.to_string()).unwrap_or_else(|_| "2026-12-01T00:00:00Z".into())
+}
+
+fn new_id() -> String {
+    crate::random_msg_id()
+}
+
+fn random_b64(len: usize) -> String {
+    let mut bytes = vec![0u8; len];
+    let _ = getrandom::fill(&mut bytes);
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+fn random_secret() -> String {
+    format!("whsec_{}", random_b64(24))
+}
