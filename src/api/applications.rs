@@ -235,6 +235,7 @@ pub struct ApplicationList {
     responses(
         (status = 201, description = "The application was created.", body = Application),
         (status = 200, description = "An application with this `external_id` already existed for this job; it is returned unchanged.", body = Application),
+        (status = 404, description = "No job with this `job_id` or `job_external_id` in your organisation (`job_not_found`).", body = super::problem::Problem, content_type = "application/problem+json"),
         (status = 409, description = "The job is closed (`job_closed`), or the `external_id` belongs to an application for another job (`external_id_conflict`).", body = super::problem::Problem, content_type = "application/problem+json"),
     )
 )]

@@ -6,7 +6,7 @@ use utoipa::OpenApi;
 use utoipa::openapi::path::{Operation, ParameterBuilder, ParameterIn};
 use utoipa::openapi::response::{Response, ResponseBuilder};
 use utoipa::openapi::schema::{ObjectBuilder, Type};
-use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityRequirement, SecurityScheme};
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, Http, HttpAuthScheme, SecurityRequirement, SecurityScheme};
 use utoipa::openapi::{ContentBuilder, Ref, RefOr, Required};
 
 use super::problem::{PROBLEM_JSON, Problem};
@@ -16,6 +16,8 @@ use crate::domain::events::{
 };
 
 pub const BEARER: &str = "bearer";
+/// The security scheme of the webhooks we send: the receiver checks our signature.
+pub const WEBHOOK_SIGNATURE: &str = "webhook_signature";
 
 #[derive(OpenApi)]
 #[openapi(
@@ -72,6 +74,14 @@ pub fn finish(api: &mut utoipa::openapi::OpenApi) {
                 .build(),
         )),
     );
+    components.security_schemes.insert(
+        WEBHOOK_SIGNATURE.into(),
+        RefOr::T(SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::with_description(
+            "webhook-signature",
+            "How your endpoint knows a webhook came from us: a Standard Webhooks HMAC-SHA256 signature made with the \
+             endpoint's `whsec_` secret over `{webhook-id}.{webhook-timestamp}.{raw body}`.",
+        )))),
+    );
     for (name, description) in SHARED_RESPONSES {
         components.responses.insert((*name).into(), RefOr::T(problem_response(description)));
     }
@@ -111,6 +121,8 @@ pub fn finish(api: &mut utoipa::openapi::OpenApi) {
             let Some(op) = op.as_mut() else { continue };
             add_request_id_header(op);
             if !is_v1 {
+                // Probes, metrics and the spec itself are public; say so rather than leave it open.
+                op.security = Some(Vec::new());
                 add(op, "500", "InternalError");
                 continue;
             }
@@ -192,6 +204,7 @@ pub fn add_webhooks(api: &mut utoipa::openapi::OpenApi) {
                     .content("application/json", ContentBuilder::new().schema(Some(Ref::from_schema_name(*schema))).build())
                     .build(),
             ))
+            .security(SecurityRequirement::new(WEBHOOK_SIGNATURE, Vec::<String>::new()))
             .response(
                 "2XX",
                 ResponseBuilder::new().description("Acknowledged. Anything else (or no answer within 15 s) is retried."),

@@ -1,9 +1,14 @@
 //! `cargo xtask`: project chores in Rust, so they run wherever cargo does.
 //!
 //! - `cargo xtask spec [--check]`: write (or compare) the generated files under `spec/`.
+//! - `cargo xtask validate-spec`: openapi-spec-validator and redocly lint on `spec/openapi.json`.
+//! - `cargo xtask schemathesis`: Schemathesis against a live server (xtask/src/live.rs).
+//! - `cargo xtask breaking [--base REF]`: the breaking-change gate (xtask/src/breaking.rs).
 //! - `cargo xtask ci`: everything CI runs, stage by stage, stopping at the first failure.
 
 mod breaking;
+mod live;
+mod tools;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
@@ -17,12 +22,20 @@ fn main() -> ExitCode {
         ["spec", "--check"] => spec_check(),
         ["ci"] => ci(),
         ["validate-spec"] => validate_spec(),
+        ["schemathesis"] => match live::run(&project_root()) {
+            Ok(note) => {
+                println!("schemathesis: no failures {note}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("error: {e}");
+                ExitCode::FAILURE
+            }
+        },
         ["breaking"] => breaking_gate("HEAD~1"),
         ["breaking", "--base", base] => breaking_gate(base),
         _ => {
-            eprintln!(
-                "usage: cargo xtask spec [--check] | cargo xtask validate-spec | cargo xtask breaking [--base REF] | cargo xtask ci"
-            );
+            eprintln!("usage: cargo xtask spec [--check] | validate-spec | schemathesis | breaking [--base REF] | ci");
             ExitCode::from(2)
         }
     }
@@ -66,55 +79,41 @@ fn spec_check() -> ExitCode {
     ExitCode::FAILURE
 }
 
-/// Validates `spec/openapi.json` with `openapi-spec-validator` (PyPI), installed at the version
-/// pinned in `tools/requirements.txt` into a virtual environment under `target/tools/`.
+/// Lints `spec/openapi.json` with `openapi-spec-validator` (PyPI) and `redocly lint` (npm, with
+/// `redocly.yaml` and its ignore file), each at the version pinned in `tools/`.
 fn validate_spec() -> ExitCode {
     let root = project_root();
-    let venv = root.join("target/tools/venv");
-    let bin = venv.join("bin");
-    let requirements = root.join("tools/requirements.txt");
-    let stamp = venv.join("requirements.installed");
-    let wanted = std::fs::read_to_string(&requirements).unwrap_or_default();
-    let has_python = Command::new("python3").args(["-c", "import venv"]).output().is_ok_and(|o| o.status.success());
-    if !has_python {
-        // CI must run every check; a developer machine with only the Rust toolchain may skip this one.
-        if std::env::var_os("CI").is_some_and(|v| v != "false" && v != "0" && !v.is_empty()) {
-            eprintln!("error: python3 with the venv module is needed to validate spec/openapi.json");
+    let spec = root.join("spec/openapi.json").display().to_string();
+    let checks: [(&str, tools::Installer, &str, Vec<String>); 2] = [
+        ("openapi-spec-validator", tools::python, "openapi-spec-validator", vec![spec.clone()]),
+        (
+            "redocly lint",
+            tools::node,
+            "redocly",
+            vec!["lint".into(), spec, "--config".into(), root.join("redocly.yaml").display().to_string()],
+        ),
+    ];
+    for (name, install, program, args) in checks {
+        let bin = match install(&root) {
+            Ok(Some(bin)) => bin,
+            Ok(None) => continue,
+            Err(e) => {
+                eprintln!("error: cannot install {name}: {e}");
+                return ExitCode::FAILURE;
+            }
+        };
+        let status = Command::new(bin.join(program))
+            .args(&args)
+            .current_dir(&root)
+            .env("REDOCLY_TELEMETRY", "off")
+            .env("REDOCLY_SUPPRESS_UPDATE_NOTICE", "true")
+            .status();
+        if !status.is_ok_and(|s| s.success()) {
+            eprintln!("error: {name} found problems in spec/openapi.json (see above)");
             return ExitCode::FAILURE;
         }
-        eprintln!("warning: python3 with venv not found; skipping openapi-spec-validator (CI runs it)");
-        return ExitCode::SUCCESS;
     }
-    if std::fs::read_to_string(&stamp).ok().as_deref() != Some(wanted.as_str()) {
-        let steps: [(&str, Vec<String>); 2] = [
-            ("python3", vec!["-m".into(), "venv".into(), venv.display().to_string()]),
-            (
-                "pip",
-                vec!["install".into(), "--quiet".into(), "--requirement".into(), requirements.display().to_string()],
-            ),
-        ];
-        for (program, args) in steps {
-            let program = if program == "pip" { bin.join("pip").display().to_string() } else { program.to_owned() };
-            match Command::new(&program).args(&args).status() {
-                Ok(s) if s.success() => {}
-                other => {
-                    eprintln!(
-                        "error: `{program} {}` failed ({other:?}); Python 3 with venv and pip is needed",
-                        args.join(" ")
-                    );
-                    return ExitCode::FAILURE;
-                }
-            }
-        }
-        let _ = std::fs::write(&stamp, wanted);
-    }
-    match Command::new(bin.join("openapi-spec-validator")).arg(root.join("spec/openapi.json")).status() {
-        Ok(s) if s.success() => ExitCode::SUCCESS,
-        _ => {
-            eprintln!("spec/openapi.json is not a valid OpenAPI document (see above)");
-            ExitCode::FAILURE
-        }
-    }
+    ExitCode::SUCCESS
 }
 
 /// Fails when `spec/openapi.json` breaks clients compared with its version at `base`, unless
@@ -162,43 +161,106 @@ fn breaking_gate(base: &str) -> ExitCode {
     ExitCode::FAILURE
 }
 
-/// One CI stage: a name and the command that runs it.
+/// One CI stage: a name and what it runs.
 struct Stage {
     name: &'static str,
-    program: &'static str,
-    args: &'static [&'static str],
+    run: Run,
 }
 
+enum Run {
+    /// A command, with environment variables whose values are paths under the project root.
+    Command { program: &'static str, args: &'static [&'static str], env: &'static [(&'static str, &'static str)] },
+    /// A check written here, reproduced by running `cargo xtask ci` again.
+    Check(fn(&Path) -> Result<String, String>),
+}
+
+/// Where the test stage lists every snapshot the tests used (insta appends one path per assertion).
+const SNAPSHOT_REFERENCES: &str = "target/ci/snapshot-references.txt";
+
 const STAGES: &[Stage] = &[
-    Stage { name: "format", program: "cargo", args: &["fmt", "--all", "--check"] },
+    Stage { name: "format", run: Run::Command { program: "cargo", args: &["fmt", "--all", "--check"], env: &[] } },
     Stage {
         name: "clippy",
-        program: "cargo",
-        args: &["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"],
+        run: Run::Command {
+            program: "cargo",
+            args: &["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"],
+            env: &[],
+        },
     },
-    Stage { name: "tests", program: "cargo", args: &["test", "--workspace"] },
-    Stage { name: "spec drift", program: "cargo", args: &["xtask", "spec", "--check"] },
-    Stage { name: "breaking", program: "cargo", args: &["xtask", "breaking"] },
-    Stage { name: "spec lint", program: "cargo", args: &["xtask", "validate-spec"] },
+    Stage {
+        name: "tests",
+        run: Run::Command {
+            program: "cargo",
+            args: &["test", "--workspace"],
+            env: &[("INSTA_SNAPSHOT_REFERENCES_FILE", SNAPSHOT_REFERENCES)],
+        },
+    },
+    Stage { name: "snapshots", run: Run::Check(unreferenced_snapshots) },
+    Stage { name: "spec drift", run: Run::Command { program: "cargo", args: &["xtask", "spec", "--check"], env: &[] } },
+    Stage { name: "breaking", run: Run::Command { program: "cargo", args: &["xtask", "breaking"], env: &[] } },
+    Stage { name: "spec lint", run: Run::Command { program: "cargo", args: &["xtask", "validate-spec"], env: &[] } },
+    Stage { name: "schemathesis", run: Run::Command { program: "cargo", args: &["xtask", "schemathesis"], env: &[] } },
 ];
+
+/// Fails on a snapshot file no test used (a renamed or deleted test left it behind) and on
+/// pending `.snap.new` files: insta's `--unreferenced=reject`, without needing cargo-insta.
+/// Missing snapshots already fail the tests, since insta never writes them when `CI` is set.
+fn unreferenced_snapshots(root: &Path) -> Result<String, String> {
+    let references = std::fs::read_to_string(root.join(SNAPSHOT_REFERENCES))
+        .map_err(|e| format!("cannot read {SNAPSHOT_REFERENCES} written by the test stage: {e}"))?;
+    let used: std::collections::BTreeSet<PathBuf> =
+        references.lines().filter_map(|line| std::fs::canonicalize(line).ok()).collect();
+    let mut files = Vec::new();
+    for dir in ["snapshots", "simulator/tests/sim/snapshots"] {
+        let entries = std::fs::read_dir(root.join(dir)).map_err(|e| format!("cannot list {dir}: {e}"))?;
+        files.extend(entries.filter_map(Result::ok).map(|e| e.path()));
+    }
+    let mut problems = Vec::new();
+    for file in &files {
+        let name = file.display();
+        if name.to_string().ends_with(".snap.new") || name.to_string().ends_with(".pending-snap") {
+            problems.push(format!("{name} is a pending snapshot: review it, then accept or delete it"));
+        } else if name.to_string().ends_with(".snap") && !std::fs::canonicalize(file).is_ok_and(|f| used.contains(&f)) {
+            problems.push(format!("{name} is not used by any test: delete it"));
+        }
+    }
+    if problems.is_empty() { Ok(format!("{} snapshots, all used", files.len())) } else { Err(problems.join("\n")) }
+}
 
 fn ci() -> ExitCode {
     let root = project_root();
     let started = Instant::now();
+    // The test stage appends to this file; start it empty so it lists only this run's snapshots.
+    let _ = std::fs::create_dir_all(root.join("target/ci"));
+    let _ = std::fs::remove_file(root.join(SNAPSHOT_REFERENCES));
     for stage in STAGES {
         let t = Instant::now();
-        let status = Command::new(stage.program).args(stage.args).current_dir(&root).env("CI", "true").status();
-        let seconds = t.elapsed().as_secs_f64();
-        let command = format!("{} {}", stage.program, stage.args.join(" "));
-        match status {
-            Ok(s) if s.success() => println!("ci: {:<12} ok      {seconds:>7.1} s", stage.name),
-            Ok(s) => {
-                println!("ci: {:<12} FAILED  {seconds:>7.1} s ({s})", stage.name);
-                println!("ci: reproduce with: CI=true {command}");
-                return ExitCode::FAILURE;
+        let (outcome, command) = match &stage.run {
+            Run::Command { program, args, env } => {
+                let mut cmd = Command::new(program);
+                cmd.args(*args).current_dir(&root).env("CI", "true");
+                for (key, value) in *env {
+                    cmd.env(key, root.join(value));
+                }
+                let command = format!("{program} {}", args.join(" "));
+                let outcome = match cmd.status() {
+                    Ok(s) if s.success() => Ok(String::new()),
+                    Ok(s) => Err(s.to_string()),
+                    Err(e) => Err(format!("cannot run `{command}`: {e}")),
+                };
+                (outcome, command)
             }
-            Err(e) => {
-                println!("ci: {:<12} FAILED  cannot run `{command}`: {e}", stage.name);
+            Run::Check(check) => (check(&root), "cargo xtask ci".to_owned()),
+        };
+        let seconds = t.elapsed().as_secs_f64();
+        match outcome {
+            Ok(note) => println!("ci: {:<12} ok      {seconds:>7.1} s {note}", stage.name),
+            Err(why) => {
+                println!("ci: {:<12} FAILED  {seconds:>7.1} s", stage.name);
+                for line in why.lines() {
+                    println!("ci:   {line}");
+                }
+                println!("ci: reproduce with: CI=true {command}");
                 return ExitCode::FAILURE;
             }
         }
