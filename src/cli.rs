@@ -72,6 +72,9 @@ pub struct ServeArgs {
     /// Seconds a request may take before it is answered with 408.
     #[arg(long, env = "PUBLIC_API_REQUEST_TIMEOUT", default_value_t = 30)]
     pub request_timeout: u64,
+    /// Seconds a client may take to send request headers, and an idle connection may stay open.
+    #[arg(long, env = "PUBLIC_API_HEADER_READ_TIMEOUT", default_value_t = 10)]
+    pub header_read_timeout: u64,
     /// Seconds from an application's creation to its first (simulated) call.
     #[arg(long, env = "PUBLIC_API_INTERVIEW_DELAY", default_value_t = 5.0)]
     pub interview_delay: f64,
@@ -203,6 +206,7 @@ async fn serve(data_dir: &Path, args: ServeArgs, clock: Arc<dyn Clock>) -> Resul
     config.seed_org = args.seed_org;
     config.api.max_body_bytes = args.max_body_bytes;
     config.api.request_timeout = Duration::from_secs(args.request_timeout.max(1));
+    config.api.header_read_timeout = Duration::from_secs(args.header_read_timeout.max(1));
     config.api.rate_limit = (args.rate_limit > 0.0)
         .then_some(RateLimit { per_second: args.rate_limit, burst: args.rate_limit_burst.max(1) });
     config.interview.delay = seconds("interview-delay", args.interview_delay)?;

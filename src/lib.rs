@@ -11,6 +11,7 @@ pub mod clock;
 pub mod domain;
 pub mod interview;
 pub mod keys;
+pub mod listen;
 pub mod seed;
 pub mod server;
 pub mod spec_files;

@@ -123,25 +123,22 @@ impl Server {
             .map_err(|e| ServeError::Crashed(e.to_string()))?;
         let state = AppState::new(store, clock, Arc::clone(&engine), Arc::clone(&dispatcher), config.api.clone());
         let app = api::router(state.clone());
-        let (stop, mut stopped) = watch::channel(false);
+        let (stop, stopped) = watch::channel(false);
         let engine_task = config.interview.background.then(|| tokio::spawn(engine.run(stop.subscribe())));
         let dispatcher_task = config.delivery.background.then(|| tokio::spawn(dispatcher.run(stop.subscribe())));
         let flusher =
             tokio::spawn(flush_usage_periodically(state.clone(), config.usage_flush_interval, stop.subscribe()));
         let task_state = state.clone();
+        let header_read_timeout = config.api.header_read_timeout;
         let task = tokio::spawn(async move {
-            let served = axum::serve(listener, app)
-                .with_graceful_shutdown(async move {
-                    let _ = stopped.wait_for(|stop| *stop).await;
-                })
-                .await;
+            crate::listen::serve(listener, app, header_read_timeout, stopped).await;
             let _ = flusher.await;
             for task in [engine_task, dispatcher_task].into_iter().flatten() {
                 let _ = task.await;
             }
             flush_usage(&task_state).await;
             sqlite.close();
-            served.map_err(|e| ServeError::Crashed(e.to_string()))
+            Ok(())
         });
         Ok(Server { local_addr, bootstrap, seeded, state, stop, task })
     }

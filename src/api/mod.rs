@@ -57,6 +57,9 @@ pub struct ApiConfig {
     pub idempotency_abandon_after: SignedDuration,
     /// The longest a request may take before it is answered with 408.
     pub request_timeout: Duration,
+    /// How long a client may take to send a request's headers, and how long an idle keep-alive
+    /// connection stays open: slow or silent connections are closed instead of held forever.
+    pub header_read_timeout: Duration,
 }
 
 impl Default for ApiConfig {
@@ -67,6 +70,7 @@ impl Default for ApiConfig {
             idempotency_retention: SignedDuration::from_hours(24),
             idempotency_abandon_after: SignedDuration::from_secs(60),
             request_timeout: Duration::from_secs(30),
+            header_read_timeout: Duration::from_secs(10),
         }
     }
 }

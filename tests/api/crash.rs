@@ -133,3 +133,103 @@ async fn events_survive_kill_9_and_are_delivered_after_restart() {
         assert_eq!(first, body, "a duplicate carries the same bytes under the same webhook-id");
     }
 }
+
+/// `kill -9` while four clients keep writing jobs and applications: after a restart every write
+/// that got a 2xx is there, the store opened without help, and every acknowledged application's
+/// events still reach the receiver, verified, with duplicates only under the same `webhook-id`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_during_sustained_writes_loses_no_acknowledged_write_or_event() {
+    use webhook_sim::receiver::{Filter, Receiver, ReceiverConfig};
+
+    let receiver = Receiver::start(ReceiverConfig::new("whsec_dW5zZXQ=")).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (mut child, base, key) = spawn(dir.path());
+    let key = key.expect("first start prints a key");
+    public_api::install_crypto_provider();
+    let client = reqwest::Client::builder().timeout(Duration::from_secs(10)).build().unwrap();
+    let endpoint = client
+        .post(format!("{base}/v1/webhook-endpoints"))
+        .bearer_auth(&key)
+        .json(&json!({"url": format!("{}/hook", receiver.url()), "event_types": ["interview.completed"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(endpoint.status(), 201);
+    receiver.set_secrets(&[endpoint.json::<Value>().await.unwrap()["secret"].as_str().unwrap().to_owned()]).unwrap();
+
+    // Four writers: a job, then an application for it, again and again, until the process dies.
+    let jobs: Arc<Mutex<Vec<String>>> = Arc::default();
+    let applications: Arc<Mutex<Vec<String>>> = Arc::default();
+    let mut writers = Vec::new();
+    for w in 0..4 {
+        let (client, base, key) = (client.clone(), base.clone(), key.clone());
+        let (jobs, applications) = (Arc::clone(&jobs), Arc::clone(&applications));
+        writers.push(tokio::spawn(async move {
+            for i in 0.. {
+                let job = client
+                    .post(format!("{base}/v1/jobs"))
+                    .bearer_auth(&key)
+                    .json(&json!({"title": "Driver", "external_id": format!("REQ-{w}-{i}")}))
+                    .send()
+                    .await;
+                let Ok(job) = job else { return };
+                if job.status() != 201 {
+                    return;
+                }
+                let Ok(job) = job.json::<Value>().await else { return };
+                let job_id = job["id"].as_str().unwrap().to_owned();
+                jobs.lock().unwrap().push(job_id.clone());
+                let body = json!({"job_id": job_id, "external_id": format!("APP-{w}-{i}"),
+                                  "candidate": {"first_name": "Ada", "last_name": "L", "phone": "+14155550123"}});
+                let app = client.post(format!("{base}/v1/applications")).bearer_auth(&key).json(&body).send().await;
+                let Ok(app) = app else { return };
+                if app.status() != 201 {
+                    return;
+                }
+                let Ok(app) = app.json::<Value>().await else { return };
+                applications.lock().unwrap().push(app["id"].as_str().unwrap().to_owned());
+            }
+        }));
+    }
+    let started = Instant::now();
+    while applications.lock().unwrap().len() < 100 {
+        assert!(started.elapsed() < Duration::from_secs(60), "writers too slow");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    for writer in writers {
+        writer.await.unwrap();
+    }
+    let jobs = jobs.lock().unwrap().clone();
+    let applications = applications.lock().unwrap().clone();
+
+    let (mut child, base, _) = spawn(dir.path());
+    for (kind, ids) in [("jobs", &jobs), ("applications", &applications)] {
+        for id in ids {
+            let r = client.get(format!("{base}/v1/{kind}/{id}")).bearer_auth(&key).send().await.unwrap();
+            assert_eq!(r.status(), 200, "acknowledged {kind} write {id} lost");
+        }
+    }
+    let completed = Filter { accepted: Some(true), ..Filter::event_type("interview.completed") };
+    let delivered = receiver.wait_matching(&completed, applications.len(), Duration::from_secs(60)).await.unwrap();
+    let delivered: BTreeSet<String> =
+        delivered.iter().map(|d| d.json().unwrap()["data"]["application"]["id"].as_str().unwrap().to_owned()).collect();
+    for id in &applications {
+        assert!(delivered.contains(id), "no interview.completed for acknowledged application {id}");
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let mut bodies: BTreeMap<String, Vec<u8>> = BTreeMap::new();
+    for d in receiver.deliveries() {
+        assert!(d.verified(), "{:?} {:?}", d.signature, d.schema);
+        let first = bodies.entry(d.webhook_id.clone().unwrap()).or_insert_with(|| d.body_bytes());
+        assert_eq!(*first, d.body_bytes(), "a duplicate carries the same bytes under the same webhook-id");
+    }
+    eprintln!(
+        "kill -9 after {} jobs and {} applications acknowledged; {} events received",
+        jobs.len(),
+        applications.len(),
+        bodies.len()
+    );
+}

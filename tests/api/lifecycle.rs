@@ -63,6 +63,76 @@ async fn unusable_data_dirs_fail_clearly_and_are_left_alone() {
     assert_eq!(std::fs::read(&db).unwrap(), before, "file untouched");
 }
 
+/// A read-only view of a directory: a read-only bind mount when running as root (permissions do
+/// not bind root), file modes otherwise. Undone on drop.
+struct ReadOnly {
+    path: std::path::PathBuf,
+    mounted: bool,
+    _mount_point: Option<tempfile::TempDir>,
+}
+
+impl ReadOnly {
+    fn new(dir: &std::path::Path) -> ReadOnly {
+        let is_root = Command::new("id").arg("-u").output().is_ok_and(|o| o.stdout.starts_with(b"0\n"));
+        if is_root {
+            let mount_point = tempfile::tempdir().unwrap();
+            let target = mount_point.path().to_owned();
+            let ok = |args: &[&str]| Command::new("mount").args(args).status().is_ok_and(|s| s.success());
+            assert!(
+                ok(&["--bind", dir.to_str().unwrap(), target.to_str().unwrap()])
+                    && ok(&["-o", "remount,bind,ro", target.to_str().unwrap()]),
+                "running as root, this test needs `mount --bind` to make a read-only data dir"
+            );
+            return ReadOnly { path: target, mounted: true, _mount_point: Some(mount_point) };
+        }
+        set_modes(dir, 0o555, 0o444);
+        ReadOnly { path: dir.to_owned(), mounted: false, _mount_point: None }
+    }
+}
+
+fn set_modes(dir: &std::path::Path, dir_mode: u32, file_mode: u32) {
+    use std::os::unix::fs::PermissionsExt;
+    for entry in std::fs::read_dir(dir).unwrap() {
+        std::fs::set_permissions(entry.unwrap().path(), std::fs::Permissions::from_mode(file_mode)).unwrap();
+    }
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(dir_mode)).unwrap();
+}
+
+impl Drop for ReadOnly {
+    fn drop(&mut self) {
+        if self.mounted {
+            let _ = Command::new("umount").arg(&self.path).status();
+        } else {
+            set_modes(&self.path, 0o755, 0o644);
+        }
+    }
+}
+
+fn contents(dir: &std::path::Path) -> std::collections::BTreeMap<String, Vec<u8>> {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .map(|p| (p.file_name().unwrap().to_string_lossy().into_owned(), std::fs::read(&p).unwrap()))
+        .collect()
+}
+
+#[tokio::test]
+async fn a_read_only_data_dir_fails_clearly_and_is_left_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(config(&dir), Arc::new(SystemClock)).await.unwrap();
+    server.shutdown().await.unwrap();
+    let before = contents(dir.path());
+    let read_only = ReadOnly::new(dir.path());
+    let mut cfg = config(&dir);
+    cfg.data_dir = read_only.path.clone();
+    let err = Server::start(cfg, Arc::new(SystemClock)).await.err().expect("refused");
+    let text = err.to_string();
+    assert!(text.contains("Read-only file system") || text.contains("Permission denied"), "{text}");
+    assert!(text.contains(&read_only.path.display().to_string()), "names the path: {text}");
+    drop(read_only);
+    assert_eq!(contents(dir.path()), before, "files untouched");
+}
+
 #[tokio::test]
 async fn seed_files_upsert_jobs_and_applications() {
     let seed_dir = tempfile::tempdir().unwrap();

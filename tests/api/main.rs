@@ -9,6 +9,7 @@ mod crash;
 mod end_to_end;
 mod errors;
 mod events;
+mod faults;
 mod fuzz;
 mod idempotency;
 mod interviews;

@@ -84,9 +84,16 @@ impl TestApp {
 
     /// Shuts the server down and starts a new one on the same data directory.
     pub async fn restart(self) -> TestApp {
+        self.restart_with(|_| {}).await
+    }
+
+    /// As [`TestApp::restart`], with a changed configuration.
+    pub async fn restart_with(self, adjust: impl FnOnce(&mut ServeConfig)) -> TestApp {
         let TestApp { server, key, dir, client, .. } = self;
         server.shutdown().await.expect("clean shutdown");
-        let server = Server::start(config(&dir), Arc::new(SystemClock)).await.expect("server restarts");
+        let mut config = config(&dir);
+        adjust(&mut config);
+        let server = Server::start(config, Arc::new(SystemClock)).await.expect("server restarts");
         assert!(server.bootstrap().is_none(), "a used data dir is not bootstrapped again");
         TestApp { base: format!("http://{}", server.local_addr()), server, key, client, dir }
     }

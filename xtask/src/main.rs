@@ -4,6 +4,7 @@
 //! - `cargo xtask validate-spec`: openapi-spec-validator and redocly lint on `spec/openapi.json`.
 //! - `cargo xtask schemathesis`: Schemathesis against a live server (xtask/src/live.rs).
 //! - `cargo xtask breaking [--base REF]`: the breaking-change gate (xtask/src/breaking.rs).
+//! - `cargo xtask bench [--quick]`: the benchmarks (bench/), release build; `--quick` is a smoke run.
 //! - `cargo xtask ci`: everything CI runs, stage by stage, stopping at the first failure.
 
 mod breaking;
@@ -22,6 +23,8 @@ fn main() -> ExitCode {
         ["spec", "--check"] => spec_check(),
         ["ci"] => ci(),
         ["validate-spec"] => validate_spec(),
+        ["bench"] => bench(false),
+        ["bench", "--quick"] => bench(true),
         ["schemathesis"] => match live::run(&project_root()) {
             Ok(note) => {
                 println!("schemathesis: no failures {note}");
@@ -35,7 +38,9 @@ fn main() -> ExitCode {
         ["breaking"] => breaking_gate("HEAD~1"),
         ["breaking", "--base", base] => breaking_gate(base),
         _ => {
-            eprintln!("usage: cargo xtask spec [--check] | validate-spec | schemathesis | breaking [--base REF] | ci");
+            eprintln!(
+                "usage: cargo xtask spec [--check] | validate-spec | schemathesis | breaking [--base REF] | bench [--quick] | ci"
+            );
             ExitCode::from(2)
         }
     }
@@ -161,6 +166,42 @@ fn breaking_gate(base: &str) -> ExitCode {
     ExitCode::FAILURE
 }
 
+/// Builds the server, the simulator and the bench, then runs the bench; its report goes to
+/// `target/bench/report.json`. The full run uses the release profile; `--quick` (a smoke test of
+/// the bench itself, run by CI) uses the debug build the tests already made.
+fn bench(quick: bool) -> ExitCode {
+    let root = project_root();
+    let (profile, dir) = if quick { ("dev", "target/debug") } else { ("release", "target/release") };
+    let built = Command::new("cargo")
+        .args([
+            "build",
+            "--quiet",
+            "--profile",
+            profile,
+            "-p",
+            "public-api",
+            "-p",
+            "webhook-sim",
+            "-p",
+            "public-api-bench",
+        ])
+        .current_dir(&root)
+        .status();
+    if !built.is_ok_and(|s| s.success()) {
+        eprintln!("error: building the bench failed");
+        return ExitCode::FAILURE;
+    }
+    let mut run = Command::new(root.join(dir).join("public-api-bench"));
+    run.arg("--bin-dir").arg(root.join(dir)).arg("--out").arg(root.join("target/bench/report.json"));
+    if quick {
+        run.arg("--quick");
+    }
+    match run.current_dir(&root).status() {
+        Ok(s) if s.success() => ExitCode::SUCCESS,
+        _ => ExitCode::FAILURE,
+    }
+}
+
 /// One CI stage: a name and what it runs.
 struct Stage {
     name: &'static str,
@@ -200,6 +241,10 @@ const STAGES: &[Stage] = &[
     Stage { name: "breaking", run: Run::Command { program: "cargo", args: &["xtask", "breaking"], env: &[] } },
     Stage { name: "spec lint", run: Run::Command { program: "cargo", args: &["xtask", "validate-spec"], env: &[] } },
     Stage { name: "schemathesis", run: Run::Command { program: "cargo", args: &["xtask", "schemathesis"], env: &[] } },
+    Stage {
+        name: "bench smoke",
+        run: Run::Command { program: "cargo", args: &["xtask", "bench", "--quick"], env: &[] },
+    },
 ];
 
 /// Fails on a snapshot file no test used (a renamed or deleted test left it behind) and on
