@@ -34,8 +34,14 @@ pub fn generate_secret() -> Result<String, getrandom::Error> {
 /// The stored form of a secret: lower-case hex SHA-256. Secrets carry 256 bits of entropy, so
 /// a slow password hash would add cost and no safety.
 pub fn hash_secret(secret: &str) -> String {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
     let digest = Sha256::digest(secret.as_bytes());
-    digest.iter().map(|b| format!("{b:02x}")).collect()
+    let mut hex = String::with_capacity(digest.len() * 2);
+    for b in digest.iter() {
+        hex.push(char::from(HEX[usize::from(b >> 4)]));
+        hex.push(char::from(HEX[usize::from(b & 15)]));
+    }
+    hex
 }
 
 /// Whether `token` has the shape of one of our secrets.

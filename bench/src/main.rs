@@ -33,6 +33,9 @@ struct Args {
     /// Where to write the report.
     #[arg(long)]
     out: PathBuf,
+    /// Run only the webhook pipeline (for working on it).
+    #[arg(long)]
+    only_pipeline: bool,
 }
 
 /// Sizes and durations of one run.
@@ -135,6 +138,9 @@ async fn run(args: &Args, plan: &Plan, report: &mut Report) -> Result<(), String
     let scratch = tempfile::tempdir().map_err(|e| format!("cannot make a scratch dir: {e}"))?;
     let data = scratch.path().join("data");
     std::fs::create_dir_all(&data).map_err(|e| e.to_string())?;
+    if args.only_pipeline {
+        return pipeline(&public_api, scratch.path(), plan, report).await;
+    }
 
     // The disk's own flush rate, measured in the data dir first.
     let flushes = flush_rate(&data, plan.phase.min(Duration::from_secs(2)))?;

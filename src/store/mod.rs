@@ -389,7 +389,6 @@ pub trait Store: Send + Sync + 'static {
         now: Timestamp,
         disable_after: SignedDuration,
     ) -> Result<bool, StoreError>;
-    async fn endpoint_succeeded(&self, endpoint_id: &str) -> Result<(), StoreError>;
 
     // Webhook deliveries.
     /// Claims up to `limit` pending deliveries that are due and not leased.
@@ -410,7 +409,8 @@ pub trait Store: Send + Sync + 'static {
         now: Timestamp,
         lease_until: Timestamp,
     ) -> Result<Option<DeliveryTask>, StoreError>;
-    /// Logs an attempt and moves its delivery on; releases the lease.
+    /// Logs an attempt and moves its delivery on; releases the lease. A successful attempt also
+    /// ends its endpoint's failing streak, in the same write.
     async fn finish_attempt(
         &self,
         delivery_id: &str,

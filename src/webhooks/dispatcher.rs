@@ -3,8 +3,10 @@
 //! Deliveries are claimed with a lease, so several processes can share one store and a crashed
 //! process's work is picked up again (the same `webhook-id`, a fresh timestamp and signature).
 //! Each attempt runs in its own task, so a slow or dead endpoint holds only its own
-//! deliveries; per-endpoint concurrency and rate limits are enforced by postponing deliveries
-//! that would exceed them, never by blocking. Redirects are not followed, 410 disables the
+//! deliveries. Per-endpoint rate limits are enforced by postponing deliveries that would exceed
+//! them; at an endpoint's concurrency cap a few claimed attempts wait in memory for a free slot
+//! (a bounded number, so a slow endpoint cannot take every slot of the process) and the rest
+//! are postponed. Redirects are not followed, 410 disables the
 //! endpoint, `Retry-After` is honoured within bounds, and an endpoint that fails without a
 //! single success for `disable_after` is disabled. Time comes from the injected [`Clock`];
 //! tests drive [`Dispatcher::run_due`] with a manual clock instead of sleeping.
@@ -68,7 +70,7 @@ impl Default for DeliveryConfig {
             retry_after_max: SignedDuration::from_hours(1),
             overload_penalty: SignedDuration::from_secs(60),
             disable_after: SignedDuration::from_hours(24 * 5),
-            concurrency_per_endpoint: 8,
+            concurrency_per_endpoint: 16,
             max_in_flight: 512,
             policy: UrlPolicy::default(),
             rotation_overlap: SignedDuration::from_hours(24),
@@ -101,8 +103,31 @@ pub fn parse_schedule(text: &str) -> Result<Vec<SignedDuration>, String> {
 }
 
 /// Per-endpoint limits in this process.
+/// How long a claimed attempt may wait in memory for its endpoint's concurrency permit.
+const QUEUE_WAIT: Duration = Duration::from_secs(5);
+/// Attempts that may wait in memory per concurrency permit of an endpoint.
+const QUEUED_PER_PERMIT: usize = 8;
+
+enum Admission {
+    Now(OwnedSemaphorePermit),
+    /// Wait for a permit of this semaphore; the guard holds the place in the queue.
+    Queue(Arc<Semaphore>, QueuedGuard),
+    Later(SignedDuration),
+}
+
+/// A place in an endpoint's in-memory queue, given back on drop.
+struct QueuedGuard(Arc<std::sync::atomic::AtomicUsize>);
+
+impl Drop for QueuedGuard {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
 struct Gate {
     in_flight: Arc<Semaphore>,
+    /// Attempts claimed for this endpoint that wait in memory for one of its permits.
+    queued: Arc<std::sync::atomic::AtomicUsize>,
     /// Token bucket for the rate limit: tokens and when they were counted.
     tokens: f64,
     counted_at: Timestamp,
@@ -221,6 +246,8 @@ impl Dispatcher {
                                     tracing::warn!(error = %e, "webhook delivery could not be recorded; it is retried after its lease");
                                 }
                                 drop(permit);
+                                // Room was made: look for more due work now, not at the next poll.
+                                this.wake();
                             });
                         }
                         if claimed == free.min(256) {
@@ -251,16 +278,28 @@ impl Dispatcher {
             return Ok(true);
         }
         let permit = match self.admit(&task.endpoint_id, target.endpoint.rate_limit_per_second, now) {
-            Ok(permit) => permit,
-            Err(wait) => {
-                let at = now.checked_add(wait).unwrap_or(now);
-                self.store.postpone_delivery(&task.delivery_id, at).await?;
-                return Ok(false);
+            Admission::Now(permit) => permit,
+            Admission::Queue(gate, queued) => {
+                // The endpoint is at its concurrency cap: wait in memory for a permit rather than
+                // going back to the store, which cost a write per attempt and capped throughput.
+                let waited = tokio::time::timeout(QUEUE_WAIT, gate.acquire_owned()).await;
+                drop(queued);
+                match waited {
+                    Ok(Ok(permit)) => permit,
+                    _ => return self.postpone(&task, now, SignedDuration::from_millis(200)).await,
+                }
             }
+            Admission::Later(wait) => return self.postpone(&task, now, wait).await,
         };
         self.attempt(&task, &target, AttemptTrigger::Scheduled, true).await?;
         drop(permit);
         Ok(true)
+    }
+
+    async fn postpone(&self, task: &DeliveryTask, now: Timestamp, wait: SignedDuration) -> Result<bool, DispatchError> {
+        let at = now.checked_add(wait).unwrap_or(now);
+        self.store.postpone_delivery(&task.delivery_id, at).await?;
+        Ok(false)
     }
 
     /// A manual attempt (redelivery or test), outside the limits. A failed manual attempt
@@ -283,16 +322,15 @@ impl Dispatcher {
         Ok(Some(self.attempt(&task, &target, AttemptTrigger::Manual, retry_on_failure).await?))
     }
 
-    /// Takes a concurrency permit and a rate token for the endpoint, or says how long to wait.
-    fn admit(
-        &self,
-        endpoint_id: &str,
-        rate: Option<u32>,
-        now: Timestamp,
-    ) -> Result<OwnedSemaphorePermit, SignedDuration> {
+    /// Takes a rate token and a concurrency permit for the endpoint; or, at the concurrency cap,
+    /// a place in its in-memory queue (at most [`QUEUED_PER_PERMIT`] per permit, so a slow
+    /// endpoint cannot hold every attempt slot of the process); or says how long to wait.
+    fn admit(&self, endpoint_id: &str, rate: Option<u32>, now: Timestamp) -> Admission {
         let mut gates = self.gates.lock().unwrap_or_else(|p| p.into_inner());
+        let concurrency = self.config.concurrency_per_endpoint.max(1);
         let gate = gates.entry(endpoint_id.to_owned()).or_insert_with(|| Gate {
-            in_flight: Arc::new(Semaphore::new(self.config.concurrency_per_endpoint.max(1))),
+            in_flight: Arc::new(Semaphore::new(concurrency)),
+            queued: Arc::default(),
             tokens: f64::from(rate.unwrap_or(1).max(1)),
             counted_at: now,
         });
@@ -303,14 +341,26 @@ impl Dispatcher {
             gate.counted_at = now;
             if gate.tokens < 1.0 {
                 let wait = (1.0 - gate.tokens) / rate;
-                return Err(SignedDuration::try_from_secs_f64(wait.max(0.001)).unwrap_or(SignedDuration::from_secs(1)));
+                return Admission::Later(
+                    SignedDuration::try_from_secs_f64(wait.max(0.001)).unwrap_or(SignedDuration::from_secs(1)),
+                );
             }
         }
-        let permit = Arc::clone(&gate.in_flight).try_acquire_owned().map_err(|_| SignedDuration::from_millis(200))?;
+        let admission = match Arc::clone(&gate.in_flight).try_acquire_owned() {
+            Ok(permit) => Admission::Now(permit),
+            Err(_) => {
+                use std::sync::atomic::Ordering;
+                if gate.queued.fetch_add(1, Ordering::SeqCst) >= concurrency * QUEUED_PER_PERMIT {
+                    gate.queued.fetch_sub(1, Ordering::SeqCst);
+                    return Admission::Later(SignedDuration::from_millis(200));
+                }
+                Admission::Queue(Arc::clone(&gate.in_flight), QueuedGuard(Arc::clone(&gate.queued)))
+            }
+        };
         if rate.is_some_and(|r| r > 0) {
             gate.tokens -= 1.0;
         }
-        Ok(permit)
+        admission
     }
 
     async fn give_up(&self, task: &DeliveryTask, why: &str) -> Result<(), DispatchError> {
@@ -349,11 +399,10 @@ impl Dispatcher {
         };
         let succeeded = sent.error_class.is_none();
         let endpoint_id = &task.endpoint_id;
-        if succeeded {
-            self.store.endpoint_succeeded(endpoint_id).await?;
-        } else if sent.status == Some(410) {
+        // A success ends the endpoint's failing streak inside `finish_attempt`: one write, not two.
+        if sent.status == Some(410) {
             self.store.disable_endpoint(endpoint_id, format!("the endpoint answered 410 Gone at {now}"), now).await?;
-        } else {
+        } else if !succeeded {
             self.store.endpoint_failed(endpoint_id, now, self.config.disable_after).await?;
         }
         let outcome = if succeeded {

@@ -107,7 +107,7 @@ fn one<T: DeserializeOwned>(
     sql: &str,
     params: impl rusqlite::Params,
 ) -> Result<Option<T>, StoreError> {
-    let text: Option<String> = conn.query_row(sql, params, |row| row.get(0)).optional()?;
+    let text: Option<String> = conn.prepare_cached(sql)?.query_row(params, |row| row.get(0)).optional()?;
     text.map(|t| from_json(&t)).transpose()
 }
 
@@ -235,7 +235,7 @@ fn all_records<T: DeserializeOwned>(conn: &Connection, table: &str) -> Result<Ve
 #[async_trait]
 impl Store for SqliteStore {
     async fn ping(&self) -> Result<(), StoreError> {
-        self.engine.read(|conn| Ok(conn.query_row("SELECT count(*) FROM organizations", [], |_| Ok(()))?)).await
+        self.engine.read(|conn| Ok(conn.prepare_cached("SELECT count(*) FROM organizations")?.query_row([], |_| Ok(()))?)).await
     }
 
     async fn create_organization(&self, id: String, name: String, now: Timestamp) -> Result<Organization, StoreError> {
@@ -794,11 +794,6 @@ impl Store for SqliteStore {
         self.engine.write(move |conn| webhooks::endpoint_failed(conn, &id, now, disable_after)).await
     }
 
-    async fn endpoint_succeeded(&self, endpoint_id: &str) -> Result<(), StoreError> {
-        let id = endpoint_id.to_owned();
-        self.engine.write(move |conn| webhooks::endpoint_succeeded(conn, &id)).await
-    }
-
     async fn claim_deliveries(
         &self,
         owner: &str,
@@ -874,13 +869,13 @@ impl Store for SqliteStore {
     }
 
     async fn webhook_stats(&self) -> Result<WebhookStats, StoreError> {
-        self.engine.read(webhooks::stats).await
+        self.engine.scan(webhooks::stats).await
     }
 
     async fn export(&self) -> Result<Export, StoreError> {
         let organizations = self.list_organizations().await?;
         self.engine
-            .read(move |conn| {
+            .scan(move |conn| {
                 let mut stmt = conn.prepare(&format!("SELECT {KEY_COLUMNS} FROM api_keys ORDER BY seq"))?;
                 let api_keys = stmt
                     .query_map([], key_from_row)?

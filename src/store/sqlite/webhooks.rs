@@ -132,7 +132,7 @@ pub(super) fn rotate_secret(
     now: Timestamp,
 ) -> Result<Option<WebhookEndpoint>, StoreError> {
     let Some(mut e) = get_endpoint(conn, org_id, id)? else { return Ok(None) };
-    let stored: String = conn.query_row("SELECT secrets FROM webhook_endpoints WHERE id = ?1", [id], |r| r.get(0))?;
+    let stored: String = conn.prepare_cached("SELECT secrets FROM webhook_endpoints WHERE id = ?1")?.query_row([id], |r| r.get(0))?;
     let old: Vec<StoredSecret> = from_json(&stored)?;
     let mut secrets = vec![StoredSecret { secret: new_secret, expires_at: None }];
     // The secret being replaced keeps signing until the overlap ends; older ones stop now.
@@ -171,7 +171,7 @@ pub(super) fn disable_endpoint(
     now: Timestamp,
 ) -> Result<(), StoreError> {
     let record: Option<String> =
-        conn.query_row("SELECT record FROM webhook_endpoints WHERE id = ?1", [endpoint_id], |r| r.get(0)).optional()?;
+        conn.prepare_cached("SELECT record FROM webhook_endpoints WHERE id = ?1")?.query_row([endpoint_id], |r| r.get(0)).optional()?;
     let Some(record) = record else { return Ok(()) };
     let mut e: WebhookEndpoint = from_json(&record)?;
     if e.enabled {
@@ -208,11 +208,12 @@ pub(super) fn endpoint_failed(
     Ok(false)
 }
 
-pub(super) fn endpoint_succeeded(conn: &Connection, endpoint_id: &str) -> Result<(), StoreError> {
+fn endpoint_succeeded(conn: &Connection, delivery_id: &str) -> Result<(), StoreError> {
     conn.prepare_cached(
-        "UPDATE webhook_endpoints SET failing_since = NULL WHERE id = ?1 AND failing_since IS NOT NULL",
+        "UPDATE webhook_endpoints SET failing_since = NULL
+         WHERE id = (SELECT endpoint_id FROM webhook_deliveries WHERE id = ?1) AND failing_since IS NOT NULL",
     )?
-    .execute([endpoint_id])?;
+    .execute([delivery_id])?;
     Ok(())
 }
 
@@ -310,7 +311,7 @@ pub(super) fn claim_delivery(
     if claimed == 0 {
         return Ok(None);
     }
-    let task = conn.query_row(&format!("{TASK_SELECT} WHERE d.id = ?1"), [delivery_id], task_from_row)?;
+    let task = conn.prepare_cached(&format!("{TASK_SELECT} WHERE d.id = ?1"))?.query_row([delivery_id], task_from_row)?;
     Ok(Some(with_status(task)))
 }
 
@@ -323,6 +324,9 @@ pub(super) fn finish_attempt(
 ) -> Result<(), StoreError> {
     conn.prepare_cached("INSERT INTO webhook_attempts (delivery_id, record) VALUES (?1, ?2)")?
         .execute(params![delivery_id, to_json(&attempt)?])?;
+    if matches!(outcome, AttemptOutcome::Succeeded | AttemptOutcome::Manual { succeeded: true }) {
+        endpoint_succeeded(conn, delivery_id)?;
+    }
     let (status, next): (Option<&str>, Option<i64>) = match outcome {
         AttemptOutcome::Succeeded | AttemptOutcome::Manual { succeeded: true } => (Some("succeeded"), None),
         AttemptOutcome::RetryAt(at) => (Some("pending"), Some(micros(at))),
