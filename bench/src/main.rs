@@ -290,28 +290,12 @@ async fn pipeline(public_api: &Path, scratch: &Path, plan: &Plan, report: &mut R
     let key = server.key.clone().ok_or("no key")?;
     let receiver = Receiver::start(ReceiverConfig::new(SECRET_PLACEHOLDER)).await.map_err(|e| e.to_string())?;
     let client = reqwest::Client::builder().no_proxy().build().map_err(|e| e.to_string())?;
-    let created: Value = client
-        .post(format!("{}/v1/webhook-endpoints", server.base))
-        .bearer_auth(&key)
-        .json(&json!({"url": format!("{}/hook", receiver.url())}))
-        .send()
-        .await
-        .map_err(|e| e.to_string())?
-        .json()
-        .await
-        .map_err(|e| e.to_string())?;
+    let endpoint = json!({"url": format!("{}/hook", receiver.url())});
+    let created = post_json(&client, &server.base, &key, "/v1/webhook-endpoints", endpoint).await?;
     let secret = created["secret"].as_str().ok_or("no endpoint secret")?.to_owned();
     receiver.set_secrets(&[secret]).map_err(|e| e.to_string())?;
-    let job: Value = client
-        .post(format!("{}/v1/jobs", server.base))
-        .bearer_auth(&key)
-        .json(&json!({"title": "Delivery Driver", "external_id": "PIPELINE"}))
-        .send()
-        .await
-        .map_err(|e| e.to_string())?
-        .json()
-        .await
-        .map_err(|e| e.to_string())?;
+    let job = json!({"title": "Delivery Driver", "external_id": "PIPELINE"});
+    let job = post_json(&client, &server.base, &key, "/v1/jobs", job).await?;
     let job_id = job["id"].as_str().ok_or("no job id")?.to_owned();
     let completed = Filter { accepted: Some(true), ..Filter::event_type("interview.completed") };
 
@@ -583,19 +567,19 @@ async fn wait_ready(base: &str) -> Result<(), String> {
     }
 }
 
+async fn json_of(request: reqwest::RequestBuilder) -> Result<Value, String> {
+    request.send().await.map_err(|e| e.to_string())?.json().await.map_err(|e| e.to_string())
+}
+
+async fn post_json(client: &reqwest::Client, base: &str, key: &str, path: &str, body: Value) -> Result<Value, String> {
+    json_of(client.post(format!("{base}{path}")).bearer_auth(key).json(&body)).await
+}
+
 async fn list_all(client: &reqwest::Client, base: &str, key: &str, path: &str) -> Result<Vec<Value>, String> {
     let mut all = Vec::new();
     let mut cursor = String::new();
     loop {
-        let page: Value = client
-            .get(format!("{base}{path}?limit=100{cursor}"))
-            .bearer_auth(key)
-            .send()
-            .await
-            .map_err(|e| e.to_string())?
-            .json()
-            .await
-            .map_err(|e| e.to_string())?;
+        let page = json_of(client.get(format!("{base}{path}?limit=100{cursor}")).bearer_auth(key)).await?;
         all.extend(page["data"].as_array().cloned().unwrap_or_default());
         match page["next_cursor"].as_str() {
             Some(c) => cursor = format!("&cursor={c}"),

@@ -19,7 +19,7 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
@@ -32,6 +32,9 @@ pub use script::{Chaos, Count, Fault, Reply, Rule, Script};
 
 use crate::signature::{SignedHeaders, Verdict, Verifier};
 use conn::ConnControl;
+
+/// The largest body recorded; a larger one is answered 400 (the server's events are far smaller).
+const MAX_BODY: usize = 32 * 1024 * 1024;
 
 /// How to run a receiver.
 #[derive(Debug, Clone)]
@@ -150,7 +153,6 @@ impl Receiver {
             .route("/", axum::routing::get(inspector::page).post(receive))
             .nest("/_sim", control::routes())
             .fallback(receive)
-            .layer(DefaultBodyLimit::max(32 * 1024 * 1024))
             .with_state(Arc::clone(&shared));
         let (tx, rx) = oneshot::channel();
         let task = tokio::spawn(conn::serve(listener, router, rx));
@@ -367,7 +369,7 @@ impl Shared {
 async fn receive(State(shared): State<Arc<Shared>>, request: Request) -> Response {
     let control = request.extensions().get::<ConnControl>().cloned();
     let (parts, body) = request.into_parts();
-    let body = match axum::body::to_bytes(body, usize::MAX).await {
+    let body = match axum::body::to_bytes(body, MAX_BODY).await {
         Ok(body) => body,
         Err(e) => return (StatusCode::BAD_REQUEST, format!("cannot read the body: {e}")).into_response(),
     };

@@ -235,7 +235,9 @@ fn all_records<T: DeserializeOwned>(conn: &Connection, table: &str) -> Result<Ve
 #[async_trait]
 impl Store for SqliteStore {
     async fn ping(&self) -> Result<(), StoreError> {
-        self.engine.read(|conn| Ok(conn.prepare_cached("SELECT count(*) FROM organizations")?.query_row([], |_| Ok(()))?)).await
+        self.engine
+            .read(|conn| Ok(conn.prepare_cached("SELECT count(*) FROM organizations")?.query_row([], |_| Ok(()))?))
+            .await
     }
 
     async fn create_organization(&self, id: String, name: String, now: Timestamp) -> Result<Organization, StoreError> {

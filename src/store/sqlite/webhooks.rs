@@ -132,7 +132,8 @@ pub(super) fn rotate_secret(
     now: Timestamp,
 ) -> Result<Option<WebhookEndpoint>, StoreError> {
     let Some(mut e) = get_endpoint(conn, org_id, id)? else { return Ok(None) };
-    let stored: String = conn.prepare_cached("SELECT secrets FROM webhook_endpoints WHERE id = ?1")?.query_row([id], |r| r.get(0))?;
+    let stored: String =
+        conn.prepare_cached("SELECT secrets FROM webhook_endpoints WHERE id = ?1")?.query_row([id], |r| r.get(0))?;
     let old: Vec<StoredSecret> = from_json(&stored)?;
     let mut secrets = vec![StoredSecret { secret: new_secret, expires_at: None }];
     // The secret being replaced keeps signing until the overlap ends; older ones stop now.
@@ -170,8 +171,10 @@ pub(super) fn disable_endpoint(
     reason: String,
     now: Timestamp,
 ) -> Result<(), StoreError> {
-    let record: Option<String> =
-        conn.prepare_cached("SELECT record FROM webhook_endpoints WHERE id = ?1")?.query_row([endpoint_id], |r| r.get(0)).optional()?;
+    let record: Option<String> = conn
+        .prepare_cached("SELECT record FROM webhook_endpoints WHERE id = ?1")?
+        .query_row([endpoint_id], |r| r.get(0))
+        .optional()?;
     let Some(record) = record else { return Ok(()) };
     let mut e: WebhookEndpoint = from_json(&record)?;
     if e.enabled {
@@ -311,7 +314,8 @@ pub(super) fn claim_delivery(
     if claimed == 0 {
         return Ok(None);
     }
-    let task = conn.prepare_cached(&format!("{TASK_SELECT} WHERE d.id = ?1"))?.query_row([delivery_id], task_from_row)?;
+    let task =
+        conn.prepare_cached(&format!("{TASK_SELECT} WHERE d.id = ?1"))?.query_row([delivery_id], task_from_row)?;
     Ok(Some(with_status(task)))
 }
 
