@@ -174,6 +174,7 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
     api.merge(ops_routes().into_openapi());
     spec::finish(&mut api);
     spec::add_webhooks(&mut api);
+    spec::add_links(&mut api);
     api
 }
 

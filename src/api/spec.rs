@@ -150,6 +150,58 @@ pub fn finish(api: &mut utoipa::openapi::OpenApi) {
     }
 }
 
+/// OpenAPI links: which later operations take an id from a response, so readers (and stateful
+/// testers such as Schemathesis) can follow a job or an application from its creation.
+/// (from operation, status, to operation, path parameter, where the id is in the response body)
+const LINKS: &[(&str, &str, &str, &str, &str)] = &[
+    ("create_job", "201", "get_job", "job_id", "/id"),
+    ("create_job", "201", "update_job", "job_id", "/id"),
+    ("create_job", "201", "close_job", "job_id", "/id"),
+    ("create_application", "201", "get_application", "application_id", "/id"),
+    ("create_application", "201", "get_results", "application_id", "/id"),
+    ("create_application", "201", "complete_interview", "application_id", "/id"),
+    ("create_application", "201", "cancel_application", "application_id", "/id"),
+    ("create_application", "201", "get_candidate", "candidate_id", "/candidate_id"),
+    ("create_application", "201", "get_resume", "candidate_id", "/candidate_id"),
+    ("create_endpoint", "201", "get_endpoint", "endpoint_id", "/endpoint/id"),
+    ("create_endpoint", "201", "update_endpoint", "endpoint_id", "/endpoint/id"),
+    ("create_endpoint", "201", "rotate_secret", "endpoint_id", "/endpoint/id"),
+    ("create_endpoint", "201", "test_endpoint", "endpoint_id", "/endpoint/id"),
+    ("create_endpoint", "201", "delete_endpoint", "endpoint_id", "/endpoint/id"),
+    ("test_endpoint", "200", "get_delivery", "delivery_id", "/delivery/id"),
+    ("test_endpoint", "200", "redeliver", "delivery_id", "/delivery/id"),
+];
+
+/// Adds [`LINKS`] to the responses they start from.
+pub fn add_links(api: &mut utoipa::openapi::OpenApi) {
+    use utoipa::openapi::link::LinkBuilder;
+    for item in api.paths.paths.values_mut() {
+        for op in
+            [&mut item.get, &mut item.post, &mut item.put, &mut item.patch, &mut item.delete].into_iter().flatten()
+        {
+            let Some(from) = op.operation_id.clone() else { continue };
+            for (_, status, to, parameter, pointer) in LINKS.iter().filter(|(f, ..)| *f == from) {
+                if let Some(RefOr::T(response)) = op.responses.responses.get_mut(*status) {
+                    let link =
+                        LinkBuilder::new().operation_id(*to).parameter(*parameter, format!("$response.body#{pointer}"));
+                    response.links.insert(to_link_name(to), RefOr::T(link.build()));
+                }
+            }
+        }
+    }
+}
+
+/// `get_job` -> `GetJob`, the style link names usually take.
+fn to_link_name(operation_id: &str) -> String {
+    operation_id
+        .split('_')
+        .map(|word| {
+            let mut chars = word.chars();
+            chars.next().map(|c| c.to_ascii_uppercase().to_string() + chars.as_str()).unwrap_or_default()
+        })
+        .collect()
+}
+
 /// The outgoing webhooks, one per event type: (event type, schema name, description).
 const WEBHOOKS: &[(&str, &str, &str)] = &[
     (

@@ -83,3 +83,32 @@ async fn the_served_spec_is_the_checked_in_spec_and_docs_are_offline() {
     let bundle = app.send(app.client.get(app.url("/docs/swagger-ui-bundle.js"))).await;
     assert!(bundle.status == 200 && bundle.text.len() > 100_000);
 }
+
+#[test]
+fn every_link_names_an_operation_and_one_of_its_path_parameters() {
+    let spec: serde_json::Value = serde_json::to_value(public_api::api::openapi()).unwrap();
+    let mut operations = std::collections::BTreeMap::new();
+    for (path, item) in spec["paths"].as_object().unwrap() {
+        for op in item.as_object().unwrap().values() {
+            if let Some(id) = op["operationId"].as_str() {
+                operations.insert(id.to_owned(), path.clone());
+            }
+        }
+    }
+    let mut links = 0;
+    for item in spec["paths"].as_object().unwrap().values() {
+        for op in item.as_object().unwrap().values() {
+            for response in op["responses"].as_object().into_iter().flat_map(|r| r.values()) {
+                for link in response["links"].as_object().into_iter().flat_map(|l| l.values()) {
+                    let target = link["operationId"].as_str().unwrap();
+                    let path = operations.get(target).unwrap_or_else(|| panic!("no operation {target}"));
+                    for parameter in link["parameters"].as_object().unwrap().keys() {
+                        assert!(path.contains(&format!("{{{parameter}}}")), "{target} has no {parameter}");
+                    }
+                    links += 1;
+                }
+            }
+        }
+    }
+    assert_eq!(links, 16);
+}
