@@ -19,6 +19,10 @@ use tokio::sync::oneshot;
 use super::migrations;
 use crate::store::StoreError;
 
+/// Prepared statements kept per connection. The store runs a few dozen distinct statements;
+/// rusqlite's default of 16 made the busiest ones evict each other and be parsed again.
+const STATEMENT_CACHE: usize = 128;
+
 /// The most writes committed together.
 const MAX_GROUP: usize = 512;
 
@@ -153,7 +157,7 @@ where
             let _ = reply.send(Err(StoreError::Database(message)));
         });
     };
-    if let Err(e) = conn.execute_batch("SAVEPOINT write_job") {
+    if let Err(e) = conn.prepare_cached("SAVEPOINT write_job").and_then(|mut s| s.execute([])) {
         let e = StoreError::from(e);
         return Box::new(move |_| {
             let _ = reply.send(Err(e));
@@ -163,7 +167,7 @@ where
     let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| f(conn)))
         .unwrap_or_else(|_| Err(StoreError::Internal("a store write panicked".into())));
     match outcome {
-        Ok(value) => match conn.execute_batch("RELEASE write_job") {
+        Ok(value) => match conn.prepare_cached("RELEASE write_job").and_then(|mut s| s.execute([]).map(drop)) {
             Ok(()) => Box::new(move |committed: Result<(), String>| {
                 let _ = reply.send(committed.map(|()| value).map_err(StoreError::Database));
             }),
@@ -227,6 +231,7 @@ fn open_writer(path: &Path) -> Result<Connection, StoreError> {
     // FULL makes every commit flush the WAL to disk: an acknowledged write survives power loss.
     conn.pragma_update(None, "synchronous", "FULL")?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
+    conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
     Ok(conn)
 }
 
@@ -234,6 +239,7 @@ fn open_reader(path: &Path) -> Result<Connection, StoreError> {
     let conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX)
         .map_err(|e| open_error(path, e))?;
     conn.busy_timeout(std::time::Duration::from_secs(10))?;
+    conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
     Ok(conn)
 }
 
