@@ -201,7 +201,7 @@ async fn run(args: &Args, plan: &Plan, report: &mut Report) -> Result<(), String
             return Err(format!("{} job writes failed while filling the store", filled.failures));
         }
     }
-    let ids = Arc::new(list_ids(&server.base, &auth, "/v1/jobs").await?);
+    let ids = Arc::new(list_ids(&server.base, &key, "/v1/jobs").await?);
     let ids_for_get = Arc::clone(&ids);
     let get_auth = Arc::clone(&auth);
     let get_job: Arc<dyn Fn(u64) -> Request<Body> + Send + Sync> = Arc::new(move |n| {
@@ -588,9 +588,8 @@ async fn list_all(client: &reqwest::Client, base: &str, key: &str, path: &str) -
     }
 }
 
-async fn list_ids(base: &str, auth: &str, path: &str) -> Result<Vec<String>, String> {
+async fn list_ids(base: &str, key: &str, path: &str) -> Result<Vec<String>, String> {
     let client = reqwest::Client::builder().no_proxy().build().map_err(|e| e.to_string())?;
-    let key = auth.trim_start_matches("Bearer ");
     let ids: Vec<String> =
         list_all(&client, base, key, path).await?.iter().filter_map(|j| j["id"].as_str().map(str::to_owned)).collect();
     if ids.is_empty() {

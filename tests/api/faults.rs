@@ -2,7 +2,6 @@
 //! thousand idle and slow-loris connections. Each is bounded and runs on loopback; clocks are
 //! injected where the dispatcher's schedule matters.
 
-use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use jiff::SignedDuration;
@@ -37,13 +36,7 @@ async fn all_deliveries(app: &TestApp) -> Vec<Value> {
 /// The ledger: every event the server queued reached the receiver verified, and a message that
 /// arrived more than once carried the same bytes under the same `webhook-id` each time.
 fn assert_ledger_balances(server_deliveries: &[Value], receiver: &Receiver) {
-    let mut bodies: BTreeMap<String, Vec<u8>> = BTreeMap::new();
-    for d in receiver.deliveries() {
-        assert!(d.signature.valid && d.schema.valid, "{:?} {:?}", d.signature, d.schema);
-        let id = d.webhook_id.clone().unwrap();
-        let first = bodies.entry(id).or_insert_with(|| d.body_bytes());
-        assert_eq!(*first, d.body_bytes(), "a redelivery carries the same bytes");
-    }
+    crate::support::assert_verified_and_redeliveries_identical(receiver);
     let accepted: std::collections::BTreeSet<String> = receiver
         .matching(&Filter { accepted: Some(true), ..Filter::default() })
         .into_iter()

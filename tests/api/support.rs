@@ -255,3 +255,16 @@ pub fn sample_results() -> public_api::domain::results::CallResults {
         },
     }))
 }
+
+/// Every request the simulator's receiver got verified (signature and schema), and a message that
+/// arrived more than once carried the same bytes under the same `webhook-id` each time. Returns
+/// how many distinct messages arrived.
+pub fn assert_verified_and_redeliveries_identical(receiver: &webhook_sim::receiver::Receiver) -> usize {
+    let mut bodies: std::collections::BTreeMap<String, Vec<u8>> = std::collections::BTreeMap::new();
+    for d in receiver.deliveries() {
+        assert!(d.verified(), "{:?} {:?}", d.signature, d.schema);
+        let first = bodies.entry(d.webhook_id.clone().unwrap()).or_insert_with(|| d.body_bytes());
+        assert_eq!(*first, d.body_bytes(), "a redelivery carries the same bytes under the same webhook-id");
+    }
+    bodies.len()
+}

@@ -251,9 +251,14 @@ pub(super) fn insert_delivery(
     Ok(id)
 }
 
-const TASK_SELECT: &str =
+/// The delivery `?1` with its event's payload, as an attempt needs it.
+const TASK_BY_ID: &str =
     "SELECT d.id, d.org_id, d.endpoint_id, d.event_id, d.event_type, d.attempts, d.status, o.payload
-     FROM webhook_deliveries d JOIN outbox o ON o.id = d.event_id";
+     FROM webhook_deliveries d JOIN outbox o ON o.id = d.event_id WHERE d.id = ?1";
+
+fn task_by_id(conn: &Connection, delivery_id: &str) -> Result<DeliveryTask, StoreError> {
+    Ok(with_status(conn.prepare_cached(TASK_BY_ID)?.query_row([delivery_id], task_from_row)?))
+}
 
 fn task_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(DeliveryTask, String)> {
     Ok((
@@ -294,8 +299,7 @@ pub(super) fn claim_deliveries(
         )?
         .query_map(params![owner, micros(lease_until), micros(now), limit], |r| r.get(0))?
         .collect::<Result<_, _>>()?;
-    let mut stmt = conn.prepare_cached(&format!("{TASK_SELECT} WHERE d.id = ?1"))?;
-    ids.iter().map(|id| Ok(with_status(stmt.query_row([id], task_from_row)?))).collect()
+    ids.iter().map(|id| task_by_id(conn, id)).collect()
 }
 
 pub(super) fn claim_delivery(
@@ -314,9 +318,7 @@ pub(super) fn claim_delivery(
     if claimed == 0 {
         return Ok(None);
     }
-    let task =
-        conn.prepare_cached(&format!("{TASK_SELECT} WHERE d.id = ?1"))?.query_row([delivery_id], task_from_row)?;
-    Ok(Some(with_status(task)))
+    Ok(Some(task_by_id(conn, delivery_id)?))
 }
 
 pub(super) fn finish_attempt(
