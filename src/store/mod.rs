@@ -5,6 +5,7 @@
 //! committed in groups). Every method that reads or writes tenant data takes the
 //! organisation id and never crosses it.
 
+pub mod rules;
 pub mod sqlite;
 pub mod webhooks;
 

@@ -12,10 +12,10 @@ use std::path::Path;
 use async_trait::async_trait;
 use jiff::{SignedDuration, Timestamp};
 use rusqlite::{Connection, OptionalExtension, params};
-use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use self::engine::Engine;
+use super::rules::{self, ScheduleChange, from_json, from_micros, micros, opt_from_micros, to_json};
 use super::webhooks::{
     AttemptOutcome, DeliveryQuery, DeliveryTarget, DeliveryTask, EndpointPatch, NewEndpoint, WebhookStats,
 };
@@ -24,15 +24,12 @@ use super::{
     InterviewStep, InterviewTask, JobQuery, KeyUsage, NewApiKey, NewApplication, Rejection, Store, StoreError,
     StoredResponse, Upserted,
 };
-use crate::domain::events::{
-    self, ApplicationRef, CandidateRef, InterviewCompletedData, InterviewCompletedEvent, InterviewFailedData,
-    InterviewFailedEvent, JobRef, OutboxEvent,
-};
+use crate::domain::events::OutboxEvent;
 use crate::domain::ids::IdKind;
 use crate::domain::results::{CallOutcome, CallResults};
 use crate::domain::webhooks::{DeliveryAttempt, WebhookDelivery, WebhookEndpoint};
 use crate::domain::{
-    ApiKey, Application, ApplicationStatus, Candidate, Cursor, Job, JobFields, JobPatch, Organization, Page, Resume,
+    ApiKey, Application, ApplicationStatus, Candidate, Job, JobFields, JobPatch, Organization, Page, Resume,
 };
 
 /// The database file inside the data directory.
@@ -81,26 +78,6 @@ impl SqliteStore {
     }
 }
 
-fn micros(t: Timestamp) -> i64 {
-    t.as_microsecond()
-}
-
-fn from_micros(us: i64) -> Result<Timestamp, StoreError> {
-    Timestamp::from_microsecond(us).map_err(|e| StoreError::Internal(format!("stored time out of range: {e}")))
-}
-
-fn opt_from_micros(us: Option<i64>) -> Result<Option<Timestamp>, StoreError> {
-    us.map(from_micros).transpose()
-}
-
-fn to_json<T: Serialize>(record: &T) -> Result<String, StoreError> {
-    serde_json::to_string(record).map_err(|e| StoreError::Internal(format!("record does not encode: {e}")))
-}
-
-fn from_json<T: DeserializeOwned>(text: &str) -> Result<T, StoreError> {
-    Ok(serde_json::from_str(text)?)
-}
-
 /// One record by a query that yields a single `record` column.
 fn one<T: DeserializeOwned>(
     conn: &Connection,
@@ -120,20 +97,11 @@ fn page<T: DeserializeOwned>(
 ) -> Result<Page<T>, StoreError> {
     let mut stmt = conn.prepare_cached(sql)?;
     let rows = stmt.query_map(params, |row| Ok((row.get::<_, i64>(0)?, row.get::<_, String>(1)?)))?;
-    let mut items = Vec::with_capacity(limit as usize);
-    let mut last_seq = None;
-    let mut more = false;
-    for row in rows {
+    let rows = rows.map(|row| {
         let (seq, text) = row?;
-        if items.len() == limit as usize {
-            more = true;
-            break;
-        }
-        items.push(from_json(&text)?);
-        last_seq = Some(seq);
-    }
-    let next = if more { last_seq.map(|after_seq| Cursor { after_seq }) } else { None };
-    Ok(Page { items, next })
+        Ok((seq, from_json(&text)?))
+    });
+    Ok(rules::page_of(rows.collect::<Result<Vec<_>, StoreError>>()?, limit))
 }
 
 const KEY_COLUMNS: &str = "id, org_id, name, prefix, created_at, expires_at, revoked_at, last_used_at, usage_count";
@@ -388,7 +356,7 @@ impl Store for SqliteStore {
                     if let Some(mut job) = existing {
                         let before = job.clone();
                         fields.replace(&mut job, now);
-                        if same_content(&before, &job) {
+                        if rules::same_content(&before, &job) {
                             return Ok((before, Upserted::Existing));
                         }
                         save_job(conn, &org_id, &job)?;
@@ -510,13 +478,9 @@ impl Store for SqliteStore {
                 let Some(mut app) = load_application(conn, &org_id, &id)? else {
                     return Ok(None);
                 };
-                match app.status {
-                    ApplicationStatus::Cancelled => return Ok(Some(app)),
-                    status if status.is_final() => return Err(Rejection::NotCancellable { status }.into()),
-                    _ => {}
-                }
-                let previous = app.status;
-                app.transition(ApplicationStatus::Cancelled, Some(reason), now);
+                let Some(previous) = rules::cancel(&mut app, reason, now)? else {
+                    return Ok(Some(app));
+                };
                 save_application(conn, &org_id, &app)?;
                 finish_interview(conn, &app.id)?;
                 queue_status_changed(conn, &org_id, &app, previous, now)?;
@@ -904,13 +868,6 @@ impl Store for SqliteStore {
     }
 }
 
-/// Whether an upsert changed nothing the client sent (so `updated_at` must not move).
-fn same_content(before: &Job, after: &Job) -> bool {
-    let mut after = after.clone();
-    after.updated_at = before.updated_at;
-    *before == after
-}
-
 fn create_application_in(
     conn: &Connection,
     org_id: &str,
@@ -927,21 +884,11 @@ fn create_application_in(
             params![org_id, external_id],
         )?;
         if let Some(app) = existing {
-            if app.job_id != job.id {
-                return Err(Rejection::ApplicationExternalIdTaken {
-                    external_id: external_id.clone(),
-                    application_id: app.id,
-                }
-                .into());
-            }
-            return Ok((app, Upserted::Existing));
+            return Ok((rules::reuse_application(app, &job, external_id)?, Upserted::Existing));
         }
     }
-    if job.status == crate::domain::JobStatus::Closed {
-        return Err(Rejection::JobClosed(job.id).into());
-    }
+    rules::check_job_open(&job)?;
 
-    let has_resume = new.resume.is_some();
     let existing: Option<Candidate> = match &new.candidate.external_id {
         Some(external_id) => one(
             conn,
@@ -950,32 +897,22 @@ fn create_application_in(
         )?,
         None => None,
     };
-    let candidate = match existing {
-        Some(mut candidate) => {
-            new.candidate.update(&mut candidate, now);
-            if has_resume && !candidate.has_resume {
-                candidate.has_resume = true;
-                candidate.updated_at = now;
-            }
-            conn.prepare_cached("UPDATE candidates SET updated_at = ?3, record = ?4 WHERE org_id = ?1 AND id = ?2")?
-                .execute(params![org_id, candidate.id, micros(candidate.updated_at), to_json(&candidate)?])?;
-            candidate
-        }
-        None => {
-            let candidate = new.candidate.into_candidate(IdKind::Candidate.new_id(), has_resume, now);
-            conn.prepare_cached(
-                "INSERT INTO candidates (id, org_id, external_id, updated_at, record) VALUES (?1, ?2, ?3, ?4, ?5)",
-            )?
-            .execute(params![
-                candidate.id,
-                org_id,
-                candidate.external_id,
-                micros(now),
-                to_json(&candidate)?
-            ])?;
-            candidate
-        }
-    };
+    let (candidate, created) = rules::merge_candidate(
+        existing,
+        new.candidate.clone(),
+        new.resume.is_some(),
+        || IdKind::Candidate.new_id(),
+        now,
+    );
+    if created {
+        conn.prepare_cached(
+            "INSERT INTO candidates (id, org_id, external_id, updated_at, record) VALUES (?1, ?2, ?3, ?4, ?5)",
+        )?
+        .execute(params![candidate.id, org_id, candidate.external_id, micros(now), to_json(&candidate)?])?;
+    } else {
+        conn.prepare_cached("UPDATE candidates SET updated_at = ?3, record = ?4 WHERE org_id = ?1 AND id = ?2")?
+            .execute(params![org_id, candidate.id, micros(candidate.updated_at), to_json(&candidate)?])?;
+    }
     if let Some(content) = new.resume.clone() {
         let resume = Resume { candidate_id: candidate.id.clone(), content, received_at: now };
         conn.prepare_cached(
@@ -985,20 +922,7 @@ fn create_application_in(
         .execute(params![candidate.id, org_id, to_json(&resume)?])?;
     }
 
-    let mut app = Application {
-        id: IdKind::Application.new_id(),
-        external_id: new.external_id.clone(),
-        job_id: job.id.clone(),
-        job_external_id: job.external_id.clone(),
-        candidate_id: candidate.id.clone(),
-        candidate_external_id: candidate.external_id.clone(),
-        status: ApplicationStatus::Pending,
-        status_history: Vec::new(),
-        metadata: new.metadata.clone(),
-        created_at: now,
-        updated_at: now,
-    };
-    app.transition(ApplicationStatus::Pending, None, now);
+    let app = rules::new_application(IdKind::Application.new_id(), &new, &job, &candidate, now);
     conn.prepare_cached(
         "INSERT INTO applications (id, org_id, job_id, candidate_id, external_id, status, updated_at, record)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
@@ -1053,32 +977,20 @@ fn advance_interview_in(
         })
         .optional()?
         .unwrap_or((0, "[]".into()));
+    let outcomes: Vec<CallOutcome> = from_json(&outcomes)?;
     let previous = app.status;
-    match step {
-        InterviewStep::Dial => {
-            let attempt = attempts + 1;
-            app.transition(ApplicationStatus::Calling, Some(format!("call attempt {attempt}")), now);
+    match rules::apply_step(&mut app, attempts, outcomes, step, now) {
+        ScheduleChange::Attempt(attempt) => {
             conn.prepare_cached("UPDATE interviews SET attempts = ?2 WHERE application_id = ?1")?
                 .execute(params![app.id, attempt])?;
         }
-        InterviewStep::Answered => app.transition(ApplicationStatus::InProgress, None, now),
-        InterviewStep::Unanswered { outcome, retry_at } => {
-            let status = match outcome {
-                CallOutcome::Voicemail => ApplicationStatus::Voicemail,
-                _ => ApplicationStatus::NoAnswer,
-            };
-            app.transition(
-                status,
-                Some(format!("attempt {attempts}: {}; next attempt at {retry_at}", outcome.as_str())),
-                now,
-            );
-            let mut list: Vec<CallOutcome> = from_json(&outcomes)?;
-            list.push(outcome);
+        ScheduleChange::None => {}
+        ScheduleChange::Retry { outcomes, due_at } => {
             conn.prepare_cached(
                 "UPDATE interviews SET outcomes = ?2, due_at = ?3, lease_owner = NULL, lease_until = NULL
                  WHERE application_id = ?1",
             )?
-            .execute(params![app.id, to_json(&list)?, micros(retry_at)])?;
+            .execute(params![app.id, to_json(&outcomes)?, micros(due_at)])?;
         }
     }
     save_application(conn, org_id, &app)?;
@@ -1120,8 +1032,7 @@ fn queue_status_changed(
     now: Timestamp,
 ) -> Result<(), StoreError> {
     let (job, candidate) = job_and_candidate(conn, org_id, app)?;
-    let event = events::status_changed(app, previous, &job, &candidate, now);
-    insert_outbox(conn, org_id, &OutboxEvent::status_changed(&event)?)
+    insert_outbox(conn, org_id, &rules::status_changed_event(app, previous, &job, &candidate, now)?)
 }
 
 fn record_call_results_in(
@@ -1134,15 +1045,7 @@ fn record_call_results_in(
     let Some(mut app) = load_application(conn, org_id, application_id)? else {
         return Ok(None);
     };
-    if app.status.is_final() {
-        return Err(Rejection::ApplicationFinal { status: app.status }.into());
-    }
-    let previous = app.status;
-    let (status, reason, outcome) = match &results {
-        CallResults::Completed(_) => (ApplicationStatus::Completed, None, "completed"),
-        CallResults::Failed(f) => (ApplicationStatus::Failed, Some(f.detail.clone()), "failed"),
-    };
-    app.transition(status, reason, now);
+    let (previous, outcome) = rules::finish_with_results(&mut app, &results, now)?;
     save_application(conn, org_id, &app)?;
     finish_interview(conn, &app.id)?;
     conn.prepare_cached(
@@ -1151,33 +1054,19 @@ fn record_call_results_in(
     .execute(params![app.id, org_id, outcome, micros(now), to_json(&results)?])?;
 
     let (job, candidate) = job_and_candidate(conn, org_id, &app)?;
-    let changed = events::status_changed(&app, previous, &job, &candidate, now);
-    insert_outbox(conn, org_id, &OutboxEvent::status_changed(&changed)?)?;
-    let (application, job, candidate) = (ApplicationRef::of(&app), JobRef::of(&job), CandidateRef::of(&candidate));
-    let outcome_event = match results {
-        CallResults::Completed(results) => OutboxEvent::completed(&InterviewCompletedEvent::new(
-            InterviewCompletedData { application, job, candidate, results: *results },
-            now,
-        ))?,
-        CallResults::Failed(failure) => OutboxEvent::failed(&InterviewFailedEvent::new(
-            InterviewFailedData { application, job, candidate, failure },
-            now,
-        ))?,
-    };
-    insert_outbox(conn, org_id, &outcome_event)?;
+    for event in rules::result_events(&app, previous, &job, &candidate, results, now)? {
+        insert_outbox(conn, org_id, &event)?;
+    }
     Ok(Some(app))
 }
 
 fn idempotency_begin_in(conn: &Connection, claim: IdempotencyClaim) -> Result<IdempotencyBegin, StoreError> {
-    let now = micros(claim.now);
-    let retention = claim.retention.as_micros() as i64;
-    let abandon_after = claim.abandon_after.as_micros() as i64;
     // Forget expired keys a few at a time, so the table stays small without a sweeper task.
     conn.prepare_cached(
         "DELETE FROM idempotency_keys WHERE rowid IN
          (SELECT rowid FROM idempotency_keys WHERE started_at <= ?1 ORDER BY started_at LIMIT 16)",
     )?
-    .execute([now - retention])?;
+    .execute([micros(rules::idempotency_expiry(&claim))])?;
 
     type Row = (String, String, i64, Option<u16>, Option<String>, Option<Vec<u8>>);
     let row: Option<Row> = conn
@@ -1191,30 +1080,25 @@ fn idempotency_begin_in(conn: &Connection, claim: IdempotencyClaim) -> Result<Id
     let Some((fingerprint, state, started_at, status, content_type, body)) = row else {
         conn.execute(
             "INSERT INTO idempotency_keys (org_id, key, fingerprint, state, started_at) VALUES (?1, ?2, ?3, 'running', ?4)",
-            params![claim.org_id, claim.key, claim.fingerprint, now],
+            params![claim.org_id, claim.key, claim.fingerprint, micros(claim.now)],
         )?;
         return Ok(IdempotencyBegin::Proceed);
     };
-    if fingerprint != claim.fingerprint {
-        return Ok(IdempotencyBegin::Mismatch);
-    }
-    if state == "done" {
-        return Ok(IdempotencyBegin::Replay(StoredResponse {
-            status: status.unwrap_or(200),
-            content_type,
-            body: body.unwrap_or_default(),
-        }));
-    }
-    if started_at + abandon_after <= now {
+    let stored = rules::StoredKey {
+        fingerprint,
+        done: state == "done",
+        started_at: from_micros(started_at)?,
+        response: StoredResponse { status: status.unwrap_or(200), content_type, body: body.unwrap_or_default() },
+    };
+    let (decision, take_over) = rules::idempotency_decision(stored, &claim);
+    if take_over {
         conn.execute(
             "UPDATE idempotency_keys SET started_at = ?3 WHERE org_id = ?1 AND key = ?2",
-            params![claim.org_id, claim.key, now],
+            params![claim.org_id, claim.key, micros(claim.now)],
         )?;
-        return Ok(IdempotencyBegin::Proceed);
     }
-    Ok(IdempotencyBegin::InProgress)
+    Ok(decision)
 }
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -2,24 +2,17 @@
 
 use jiff::{SignedDuration, Timestamp};
 use rusqlite::{Connection, OptionalExtension, params};
-use serde::{Deserialize, Serialize};
 
-use super::{from_json, from_micros, micros, one, to_json};
+use super::one;
 use crate::domain::Page;
 use crate::domain::events::OutboxEvent;
 use crate::domain::ids::IdKind;
 use crate::domain::webhooks::{DeliveryAttempt, DeliveryStatus, WebhookDelivery, WebhookEndpoint};
+use crate::store::rules::{self, DeliveryRow, from_json, from_micros, micros, to_json};
 use crate::store::webhooks::{
     AttemptOutcome, DeliveryQuery, DeliveryTarget, DeliveryTask, EndpointPatch, NewEndpoint, WebhookStats,
 };
 use crate::store::{ExportedDelivery, StoreError};
-
-/// A signing secret and, once rotated out, when it stops signing.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-struct StoredSecret {
-    secret: String,
-    expires_at: Option<i64>,
-}
 
 pub(super) fn create_endpoint(
     conn: &Connection,
@@ -27,21 +20,7 @@ pub(super) fn create_endpoint(
     new: NewEndpoint,
     now: Timestamp,
 ) -> Result<WebhookEndpoint, StoreError> {
-    let endpoint = WebhookEndpoint {
-        id: new.id,
-        url: new.url,
-        description: new.description,
-        event_types: new.event_types,
-        enabled: new.enabled,
-        disabled_reason: (!new.enabled).then(|| "disabled when created".to_owned()),
-        headers: new.headers,
-        rate_limit_per_second: new.rate_limit_per_second,
-        secret_created_at: now,
-        previous_secret_expires_at: None,
-        created_at: now,
-        updated_at: now,
-    };
-    let secrets = vec![StoredSecret { secret: new.secret, expires_at: None }];
+    let (endpoint, secrets) = rules::new_endpoint(new, now);
     conn.execute(
         "INSERT INTO webhook_endpoints (id, org_id, enabled, secrets, record) VALUES (?1, ?2, ?3, ?4, ?5)",
         params![endpoint.id, org_id, endpoint.enabled, to_json(&secrets)?, to_json(&endpoint)?],
@@ -77,32 +56,10 @@ pub(super) fn update_endpoint(
     now: Timestamp,
 ) -> Result<Option<WebhookEndpoint>, StoreError> {
     let Some(mut e) = get_endpoint(conn, org_id, id)? else { return Ok(None) };
-    if let Some(v) = patch.url {
-        e.url = v;
+    if rules::patch_endpoint(&mut e, patch, now) {
+        // Re-enabling forgives past failures.
+        conn.execute("UPDATE webhook_endpoints SET failing_since = NULL WHERE id = ?1", [&e.id])?;
     }
-    if let Some(v) = patch.description {
-        e.description = v;
-    }
-    if let Some(v) = patch.event_types {
-        e.event_types = v;
-    }
-    if let Some(v) = patch.headers {
-        e.headers = v;
-    }
-    if let Some(v) = patch.rate_limit_per_second {
-        e.rate_limit_per_second = v;
-    }
-    if let Some(enabled) = patch.enabled {
-        if enabled && !e.enabled {
-            // Re-enabling forgives past failures.
-            conn.execute("UPDATE webhook_endpoints SET failing_since = NULL WHERE id = ?1", [&e.id])?;
-            e.disabled_reason = None;
-        } else if !enabled && e.enabled {
-            e.disabled_reason = Some(format!("disabled by API request at {now}"));
-        }
-        e.enabled = enabled;
-    }
-    e.updated_at = now;
     save_endpoint(conn, &e)?;
     Ok(Some(e))
 }
@@ -134,16 +91,8 @@ pub(super) fn rotate_secret(
     let Some(mut e) = get_endpoint(conn, org_id, id)? else { return Ok(None) };
     let stored: String =
         conn.prepare_cached("SELECT secrets FROM webhook_endpoints WHERE id = ?1")?.query_row([id], |r| r.get(0))?;
-    let old: Vec<StoredSecret> = from_json(&stored)?;
-    let mut secrets = vec![StoredSecret { secret: new_secret, expires_at: None }];
-    // The secret being replaced keeps signing until the overlap ends; older ones stop now.
-    if let Some(current) = old.into_iter().next() {
-        secrets.push(StoredSecret { secret: current.secret, expires_at: Some(micros(previous_expires_at)) });
-    }
+    let secrets = rules::rotate_secret(&mut e, from_json(&stored)?, new_secret, previous_expires_at, now);
     conn.execute("UPDATE webhook_endpoints SET secrets = ?2 WHERE id = ?1", params![id, to_json(&secrets)?])?;
-    e.secret_created_at = now;
-    e.previous_secret_expires_at = Some(previous_expires_at);
-    e.updated_at = now;
     save_endpoint(conn, &e)?;
     Ok(Some(e))
 }
@@ -159,9 +108,7 @@ pub(super) fn delivery_target(
         })
         .optional()?;
     let Some((org_id, secrets, record, deleted)) = row else { return Ok(None) };
-    let secrets: Vec<StoredSecret> = from_json(&secrets)?;
-    let now = micros(now);
-    let secrets = secrets.into_iter().filter(|s| s.expires_at.is_none_or(|at| at > now)).map(|s| s.secret).collect();
+    let secrets = rules::signing_secrets(from_json(&secrets)?, now);
     Ok(Some(DeliveryTarget { org_id, endpoint: from_json(&record)?, secrets, deleted }))
 }
 
@@ -177,10 +124,7 @@ pub(super) fn disable_endpoint(
         .optional()?;
     let Some(record) = record else { return Ok(()) };
     let mut e: WebhookEndpoint = from_json(&record)?;
-    if e.enabled {
-        e.enabled = false;
-        e.disabled_reason = Some(reason);
-        e.updated_at = now;
+    if rules::disable(&mut e, reason, now) {
         save_endpoint(conn, &e)?;
     }
     Ok(())
@@ -203,12 +147,13 @@ pub(super) fn endpoint_failed(
         .optional()?
         .flatten();
     let Some(since) = since else { return Ok(false) };
-    if micros(now) - since >= disable_after.as_micros() as i64 {
-        let reason = format!("every delivery failed from {} to {now}", from_micros(since)?);
-        disable_endpoint(conn, endpoint_id, reason, now)?;
-        return Ok(true);
+    match rules::failing_too_long(from_micros(since)?, now, disable_after) {
+        Some(reason) => {
+            disable_endpoint(conn, endpoint_id, reason, now)?;
+            Ok(true)
+        }
+        None => Ok(false),
     }
-    Ok(false)
 }
 
 fn endpoint_succeeded(conn: &Connection, delivery_id: &str) -> Result<(), StoreError> {
@@ -228,7 +173,7 @@ pub(super) fn fan_out(conn: &Connection, org_id: &str, event: &OutboxEvent) -> R
     let endpoints: Vec<String> = stmt.query_map([org_id], |r| r.get(0))?.collect::<Result<_, _>>()?;
     for record in endpoints {
         let endpoint: WebhookEndpoint = from_json(&record)?;
-        if endpoint.event_types.is_empty() || endpoint.event_types.contains(&event.event_type) {
+        if rules::takes(&endpoint, &event.event_type) {
             insert_delivery(conn, org_id, &endpoint.id, event)?;
         }
     }
@@ -330,15 +275,11 @@ pub(super) fn finish_attempt(
 ) -> Result<(), StoreError> {
     conn.prepare_cached("INSERT INTO webhook_attempts (delivery_id, record) VALUES (?1, ?2)")?
         .execute(params![delivery_id, to_json(&attempt)?])?;
-    if matches!(outcome, AttemptOutcome::Succeeded | AttemptOutcome::Manual { succeeded: true }) {
+    if rules::attempt_succeeded(&outcome) {
         endpoint_succeeded(conn, delivery_id)?;
     }
-    let (status, next): (Option<&str>, Option<i64>) = match outcome {
-        AttemptOutcome::Succeeded | AttemptOutcome::Manual { succeeded: true } => (Some("succeeded"), None),
-        AttemptOutcome::RetryAt(at) => (Some("pending"), Some(micros(at))),
-        AttemptOutcome::Failed => (Some("failed"), None),
-        AttemptOutcome::Manual { succeeded: false } => (None, None),
-    };
+    let (status, next) = rules::after_attempt(&outcome);
+    let (status, next) = (status.map(DeliveryStatus::as_str), next.map(micros));
     match status {
         Some(status) => conn
             .prepare_cached(
@@ -366,30 +307,19 @@ pub(super) fn postpone(conn: &Connection, delivery_id: &str, at: Timestamp) -> R
 
 const DELIVERY_SELECT: &str = "SELECT seq, id, endpoint_id, event_id, event_type, status, attempts, next_attempt_at, created_at, updated_at FROM webhook_deliveries";
 
-type DeliveryRow = (i64, String, String, String, String, String, u32, Option<i64>, i64, i64);
-
 fn delivery_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<DeliveryRow> {
-    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?, r.get(7)?, r.get(8)?, r.get(9)?))
-}
-
-fn to_delivery(row: DeliveryRow) -> Result<(i64, WebhookDelivery), StoreError> {
-    let (seq, id, endpoint_id, event_id, event_type, status, attempts, next, created, updated) = row;
-    let status =
-        DeliveryStatus::parse(&status).ok_or_else(|| StoreError::Internal(format!("bad delivery status {status}")))?;
-    Ok((
-        seq,
-        WebhookDelivery {
-            id,
-            endpoint_id,
-            event_id,
-            event_type,
-            status,
-            attempt_count: attempts,
-            next_attempt_at: if status == DeliveryStatus::Pending { next.map(from_micros).transpose()? } else { None },
-            created_at: from_micros(created)?,
-            updated_at: from_micros(updated)?,
-        },
-    ))
+    Ok(DeliveryRow {
+        seq: r.get(0)?,
+        id: r.get(1)?,
+        endpoint_id: r.get(2)?,
+        event_id: r.get(3)?,
+        event_type: r.get(4)?,
+        status: r.get(5)?,
+        attempts: r.get(6)?,
+        next_attempt_at: r.get(7)?,
+        created_at: r.get(8)?,
+        updated_at: r.get(9)?,
+    })
 }
 
 pub(super) fn list_deliveries(
@@ -412,19 +342,8 @@ pub(super) fn list_deliveries(
         ],
         delivery_from_row,
     )?;
-    let mut items = Vec::new();
-    let mut last = None;
-    let mut more = false;
-    for row in rows {
-        if items.len() == q.limit as usize {
-            more = true;
-            break;
-        }
-        let (seq, delivery) = to_delivery(row?)?;
-        items.push(delivery);
-        last = Some(seq);
-    }
-    Ok(Page { items, next: if more { last.map(|after_seq| crate::domain::Cursor { after_seq }) } else { None } })
+    let rows = rows.map(|row| rules::delivery_record(row?)).collect::<Result<Vec<_>, StoreError>>()?;
+    Ok(rules::page_of(rows, q.limit))
 }
 
 pub(super) fn get_delivery(
@@ -436,7 +355,7 @@ pub(super) fn get_delivery(
         .query_row(&format!("{DELIVERY_SELECT} WHERE org_id = ?1 AND id = ?2"), params![org_id, id], delivery_from_row)
         .optional()?;
     let Some(row) = row else { return Ok(None) };
-    let (_, delivery) = to_delivery(row)?;
+    let (_, delivery) = rules::delivery_record(row)?;
     let mut stmt = conn.prepare_cached("SELECT record FROM webhook_attempts WHERE delivery_id = ?1 ORDER BY seq")?;
     let attempts =
         stmt.query_map([id], |r| r.get::<_, String>(0))?.map(|r| from_json(&r?)).collect::<Result<_, _>>()?;
@@ -462,7 +381,7 @@ pub(super) fn export_deliveries(conn: &Connection) -> Result<Vec<ExportedDeliver
         conn.prepare_cached("SELECT record FROM webhook_attempts WHERE delivery_id = ?1 ORDER BY seq")?;
     rows.map(|row| {
         let (row, organization_id) = row?;
-        let (_, delivery) = to_delivery(row)?;
+        let (_, delivery) = rules::delivery_record(row)?;
         let attempts = attempts_stmt
             .query_map([&delivery.id], |r| r.get::<_, String>(0))?
             .map(|r| from_json(&r?))

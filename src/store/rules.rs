@@ -1,0 +1,435 @@
+//! What a write decides, apart from how it is stored.
+//!
+//! Both stores (SQLite and PostgreSQL) read the same rows, call these functions, and write what
+//! they return, so the two make the same decisions: which upsert is a no-op, which transition is
+//! refused, which events a change queues, what an idempotency key replays, how a delivery
+//! attempt moves its delivery on. Nothing here does I/O.
+
+use jiff::{SignedDuration, Timestamp};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+use super::webhooks::{AttemptOutcome, EndpointPatch, NewEndpoint};
+use super::{IdempotencyBegin, IdempotencyClaim, InterviewStep, NewApplication, Rejection, StoreError, StoredResponse};
+use crate::domain::events::{
+    self, ApplicationRef, CandidateRef, InterviewCompletedData, InterviewCompletedEvent, InterviewFailedData,
+    InterviewFailedEvent, JobRef, OutboxEvent,
+};
+use crate::domain::results::{CallOutcome, CallResults};
+use crate::domain::webhooks::{DeliveryStatus, WebhookDelivery, WebhookEndpoint};
+use crate::domain::{Application, ApplicationStatus, Candidate, CandidateFields, Job, JobStatus};
+
+// Times are stored as microseconds since the Unix epoch, records as JSON text.
+
+pub(crate) fn micros(t: Timestamp) -> i64 {
+    t.as_microsecond()
+}
+
+pub(crate) fn from_micros(us: i64) -> Result<Timestamp, StoreError> {
+    Timestamp::from_microsecond(us).map_err(|e| StoreError::Internal(format!("stored time out of range: {e}")))
+}
+
+pub(crate) fn opt_from_micros(us: Option<i64>) -> Result<Option<Timestamp>, StoreError> {
+    us.map(from_micros).transpose()
+}
+
+pub(crate) fn to_json<T: Serialize>(record: &T) -> Result<String, StoreError> {
+    serde_json::to_string(record).map_err(|e| StoreError::Internal(format!("record does not encode: {e}")))
+}
+
+pub(crate) fn from_json<T: DeserializeOwned>(text: &str) -> Result<T, StoreError> {
+    Ok(serde_json::from_str(text)?)
+}
+
+/// Whether an upsert changed nothing the client sent (so `updated_at` must not move).
+pub(crate) fn same_content(before: &Job, after: &Job) -> bool {
+    let mut after = after.clone();
+    after.updated_at = before.updated_at;
+    *before == after
+}
+
+/// A repeated `POST /v1/applications` with an `external_id` already in use: the same
+/// application again if it is for the same job, refused otherwise.
+pub(crate) fn reuse_application(
+    existing: Application,
+    job: &Job,
+    external_id: &str,
+) -> Result<Application, StoreError> {
+    if existing.job_id != job.id {
+        return Err(Rejection::ApplicationExternalIdTaken {
+            external_id: external_id.to_owned(),
+            application_id: existing.id,
+        }
+        .into());
+    }
+    Ok(existing)
+}
+
+/// A closed job takes no new applications.
+pub(crate) fn check_job_open(job: &Job) -> Result<(), StoreError> {
+    if job.status == JobStatus::Closed {
+        return Err(Rejection::JobClosed(job.id.clone()).into());
+    }
+    Ok(())
+}
+
+/// The candidate of a new application: the stored one updated with the request's details (the
+/// latest application wins), or a new one with `new_id`. The flag says whether it is new.
+pub(crate) fn merge_candidate(
+    existing: Option<Candidate>,
+    fields: CandidateFields,
+    has_resume: bool,
+    new_id: impl FnOnce() -> String,
+    now: Timestamp,
+) -> (Candidate, bool) {
+    match existing {
+        Some(mut candidate) => {
+            fields.update(&mut candidate, now);
+            if has_resume && !candidate.has_resume {
+                candidate.has_resume = true;
+                candidate.updated_at = now;
+            }
+            (candidate, false)
+        }
+        None => (fields.into_candidate(new_id(), has_resume, now), true),
+    }
+}
+
+/// A new application, `pending`, for a job and candidate already stored.
+pub(crate) fn new_application(
+    id: String,
+    new: &NewApplication,
+    job: &Job,
+    candidate: &Candidate,
+    now: Timestamp,
+) -> Application {
+    let mut app = Application {
+        id,
+        external_id: new.external_id.clone(),
+        job_id: job.id.clone(),
+        job_external_id: job.external_id.clone(),
+        candidate_id: candidate.id.clone(),
+        candidate_external_id: candidate.external_id.clone(),
+        status: ApplicationStatus::Pending,
+        status_history: Vec::new(),
+        metadata: new.metadata.clone(),
+        created_at: now,
+        updated_at: now,
+    };
+    app.transition(ApplicationStatus::Pending, None, now);
+    app
+}
+
+/// Cancels `app`. `Ok(None)` when it already was (nothing to write); the previous status when it
+/// moved.
+pub(crate) fn cancel(
+    app: &mut Application,
+    reason: String,
+    now: Timestamp,
+) -> Result<Option<ApplicationStatus>, StoreError> {
+    match app.status {
+        ApplicationStatus::Cancelled => Ok(None),
+        status if status.is_final() => Err(Rejection::NotCancellable { status }.into()),
+        previous => {
+            app.transition(ApplicationStatus::Cancelled, Some(reason), now);
+            Ok(Some(previous))
+        }
+    }
+}
+
+/// The `application.status_changed` event of a transition that just happened to `app`.
+pub(crate) fn status_changed_event(
+    app: &Application,
+    previous: ApplicationStatus,
+    job: &Job,
+    candidate: &Candidate,
+    now: Timestamp,
+) -> Result<OutboxEvent, StoreError> {
+    Ok(OutboxEvent::status_changed(&events::status_changed(app, previous, job, candidate, now))?)
+}
+
+/// Moves `app` to `completed` or `failed` by its results. Returns the previous status and the
+/// outcome column's value.
+pub(crate) fn finish_with_results(
+    app: &mut Application,
+    results: &CallResults,
+    now: Timestamp,
+) -> Result<(ApplicationStatus, &'static str), StoreError> {
+    if app.status.is_final() {
+        return Err(Rejection::ApplicationFinal { status: app.status }.into());
+    }
+    let previous = app.status;
+    let (status, reason, outcome) = match results {
+        CallResults::Completed(_) => (ApplicationStatus::Completed, None, "completed"),
+        CallResults::Failed(f) => (ApplicationStatus::Failed, Some(f.detail.clone()), "failed"),
+    };
+    app.transition(status, reason, now);
+    Ok((previous, outcome))
+}
+
+/// The two events of a finished interview: the status change, then `interview.completed` or
+/// `interview.failed`.
+pub(crate) fn result_events(
+    app: &Application,
+    previous: ApplicationStatus,
+    job: &Job,
+    candidate: &Candidate,
+    results: CallResults,
+    now: Timestamp,
+) -> Result<[OutboxEvent; 2], StoreError> {
+    let changed = status_changed_event(app, previous, job, candidate, now)?;
+    let (application, job, candidate) = (ApplicationRef::of(app), JobRef::of(job), CandidateRef::of(candidate));
+    let outcome = match results {
+        CallResults::Completed(results) => OutboxEvent::completed(&InterviewCompletedEvent::new(
+            InterviewCompletedData { application, job, candidate, results: *results },
+            now,
+        ))?,
+        CallResults::Failed(failure) => OutboxEvent::failed(&InterviewFailedEvent::new(
+            InterviewFailedData { application, job, candidate, failure },
+            now,
+        ))?,
+    };
+    Ok([changed, outcome])
+}
+
+/// How a step changes an interview's schedule.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum ScheduleChange {
+    /// A new attempt: the count goes up.
+    Attempt(u32),
+    /// Nothing but the application's status.
+    None,
+    /// The attempt went unanswered: the outcomes so far and when the next attempt is due; the
+    /// lease is released.
+    Retry { outcomes: Vec<CallOutcome>, due_at: Timestamp },
+}
+
+/// Applies a step of a running (non-final) interview to its application.
+pub(crate) fn apply_step(
+    app: &mut Application,
+    attempts: u32,
+    mut outcomes: Vec<CallOutcome>,
+    step: InterviewStep,
+    now: Timestamp,
+) -> ScheduleChange {
+    match step {
+        InterviewStep::Dial => {
+            let attempt = attempts + 1;
+            app.transition(ApplicationStatus::Calling, Some(format!("call attempt {attempt}")), now);
+            ScheduleChange::Attempt(attempt)
+        }
+        InterviewStep::Answered => {
+            app.transition(ApplicationStatus::InProgress, None, now);
+            ScheduleChange::None
+        }
+        InterviewStep::Unanswered { outcome, retry_at } => {
+            let status = match outcome {
+                CallOutcome::Voicemail => ApplicationStatus::Voicemail,
+                _ => ApplicationStatus::NoAnswer,
+            };
+            app.transition(
+                status,
+                Some(format!("attempt {attempts}: {}; next attempt at {retry_at}", outcome.as_str())),
+                now,
+            );
+            outcomes.push(outcome);
+            ScheduleChange::Retry { outcomes, due_at: retry_at }
+        }
+    }
+}
+
+/// An `Idempotency-Key` as stored.
+#[derive(Debug, Clone)]
+pub(crate) struct StoredKey {
+    pub fingerprint: String,
+    pub done: bool,
+    pub started_at: Timestamp,
+    pub response: StoredResponse,
+}
+
+/// What a request with a key already stored gets, and whether this request takes over an
+/// abandoned attempt (its start time must then be reset).
+pub(crate) fn idempotency_decision(stored: StoredKey, claim: &IdempotencyClaim) -> (IdempotencyBegin, bool) {
+    if stored.fingerprint != claim.fingerprint {
+        return (IdempotencyBegin::Mismatch, false);
+    }
+    if stored.done {
+        return (IdempotencyBegin::Replay(stored.response), false);
+    }
+    let abandoned = stored.started_at.checked_add(claim.abandon_after).is_ok_and(|at| at <= claim.now);
+    if abandoned { (IdempotencyBegin::Proceed, true) } else { (IdempotencyBegin::InProgress, false) }
+}
+
+/// Keys started before this time are forgotten.
+pub(crate) fn idempotency_expiry(claim: &IdempotencyClaim) -> Timestamp {
+    claim.now.checked_sub(claim.retention).unwrap_or(Timestamp::MIN)
+}
+
+/// A signing secret and, once rotated out, when it stops signing (microseconds).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct StoredSecret {
+    secret: String,
+    expires_at: Option<i64>,
+}
+
+/// A new endpoint and its secret list.
+pub(crate) fn new_endpoint(new: NewEndpoint, now: Timestamp) -> (WebhookEndpoint, Vec<StoredSecret>) {
+    let endpoint = WebhookEndpoint {
+        id: new.id,
+        url: new.url,
+        description: new.description,
+        event_types: new.event_types,
+        enabled: new.enabled,
+        disabled_reason: (!new.enabled).then(|| "disabled when created".to_owned()),
+        headers: new.headers,
+        rate_limit_per_second: new.rate_limit_per_second,
+        secret_created_at: now,
+        previous_secret_expires_at: None,
+        created_at: now,
+        updated_at: now,
+    };
+    (endpoint, vec![StoredSecret { secret: new.secret, expires_at: None }])
+}
+
+/// Applies a patch. Returns whether the endpoint was re-enabled, which forgives its failures.
+pub(crate) fn patch_endpoint(e: &mut WebhookEndpoint, patch: EndpointPatch, now: Timestamp) -> bool {
+    if let Some(v) = patch.url {
+        e.url = v;
+    }
+    if let Some(v) = patch.description {
+        e.description = v;
+    }
+    if let Some(v) = patch.event_types {
+        e.event_types = v;
+    }
+    if let Some(v) = patch.headers {
+        e.headers = v;
+    }
+    if let Some(v) = patch.rate_limit_per_second {
+        e.rate_limit_per_second = v;
+    }
+    let mut reenabled = false;
+    if let Some(enabled) = patch.enabled {
+        if enabled && !e.enabled {
+            reenabled = true;
+            e.disabled_reason = None;
+        } else if !enabled && e.enabled {
+            e.disabled_reason = Some(format!("disabled by API request at {now}"));
+        }
+        e.enabled = enabled;
+    }
+    e.updated_at = now;
+    reenabled
+}
+
+/// Makes `new_secret` current. The secret being replaced keeps signing until the overlap ends;
+/// older ones stop now. Returns the new secret list.
+pub(crate) fn rotate_secret(
+    e: &mut WebhookEndpoint,
+    old: Vec<StoredSecret>,
+    new_secret: String,
+    previous_expires_at: Timestamp,
+    now: Timestamp,
+) -> Vec<StoredSecret> {
+    let mut secrets = vec![StoredSecret { secret: new_secret, expires_at: None }];
+    if let Some(current) = old.into_iter().next() {
+        secrets.push(StoredSecret { secret: current.secret, expires_at: Some(micros(previous_expires_at)) });
+    }
+    e.secret_created_at = now;
+    e.previous_secret_expires_at = Some(previous_expires_at);
+    e.updated_at = now;
+    secrets
+}
+
+/// The secrets that sign at `now`, current first.
+pub(crate) fn signing_secrets(secrets: Vec<StoredSecret>, now: Timestamp) -> Vec<String> {
+    let now = micros(now);
+    secrets.into_iter().filter(|s| s.expires_at.is_none_or(|at| at > now)).map(|s| s.secret).collect()
+}
+
+/// Whether an endpoint takes events of this type.
+pub(crate) fn takes(endpoint: &WebhookEndpoint, event_type: &str) -> bool {
+    endpoint.event_types.is_empty() || endpoint.event_types.iter().any(|t| t == event_type)
+}
+
+/// Disables an enabled endpoint; `false` if it already was.
+pub(crate) fn disable(e: &mut WebhookEndpoint, reason: String, now: Timestamp) -> bool {
+    if !e.enabled {
+        return false;
+    }
+    e.enabled = false;
+    e.disabled_reason = Some(reason);
+    e.updated_at = now;
+    true
+}
+
+/// Why an endpoint failing since `since` is disabled now, or `None` while it may keep failing.
+pub(crate) fn failing_too_long(since: Timestamp, now: Timestamp, disable_after: SignedDuration) -> Option<String> {
+    (now.duration_since(since) >= disable_after).then(|| format!("every delivery failed from {since} to {now}"))
+}
+
+/// Whether an attempt's outcome ends its endpoint's failing streak.
+pub(crate) fn attempt_succeeded(outcome: &AttemptOutcome) -> bool {
+    matches!(outcome, AttemptOutcome::Succeeded | AttemptOutcome::Manual { succeeded: true })
+}
+
+/// The delivery's new status and next attempt after an attempt; no status for a failed manual
+/// attempt, which leaves the delivery as it was.
+pub(crate) fn after_attempt(outcome: &AttemptOutcome) -> (Option<DeliveryStatus>, Option<Timestamp>) {
+    match outcome {
+        AttemptOutcome::Succeeded | AttemptOutcome::Manual { succeeded: true } => {
+            (Some(DeliveryStatus::Succeeded), None)
+        }
+        AttemptOutcome::RetryAt(at) => (Some(DeliveryStatus::Pending), Some(*at)),
+        AttemptOutcome::Failed => (Some(DeliveryStatus::Failed), None),
+        AttemptOutcome::Manual { succeeded: false } => (None, None),
+    }
+}
+
+/// The columns of a delivery row, as both stores keep them.
+pub(crate) struct DeliveryRow {
+    pub seq: i64,
+    pub id: String,
+    pub endpoint_id: String,
+    pub event_id: String,
+    pub event_type: String,
+    pub status: String,
+    pub attempts: u32,
+    pub next_attempt_at: Option<i64>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+/// A delivery as the API shows it; the next attempt only while it is pending.
+pub(crate) fn delivery_record(row: DeliveryRow) -> Result<(i64, WebhookDelivery), StoreError> {
+    let status = DeliveryStatus::parse(&row.status)
+        .ok_or_else(|| StoreError::Internal(format!("bad delivery status {}", row.status)))?;
+    let next_attempt_at = if status == DeliveryStatus::Pending { opt_from_micros(row.next_attempt_at)? } else { None };
+    Ok((
+        row.seq,
+        WebhookDelivery {
+            id: row.id,
+            endpoint_id: row.endpoint_id,
+            event_id: row.event_id,
+            event_type: row.event_type,
+            status,
+            attempt_count: row.attempts,
+            next_attempt_at,
+            created_at: from_micros(row.created_at)?,
+            updated_at: from_micros(row.updated_at)?,
+        },
+    ))
+}
+
+/// A page from rows fetched with `limit + 1`: the extra row only says there is more.
+pub(crate) fn page_of<T>(rows: Vec<(i64, T)>, limit: u32) -> crate::domain::Page<T> {
+    let more = rows.len() > limit as usize;
+    let mut items = Vec::with_capacity(rows.len().min(limit as usize));
+    let mut last_seq = None;
+    for (seq, item) in rows.into_iter().take(limit as usize) {
+        items.push(item);
+        last_seq = Some(seq);
+    }
+    let next = if more { last_seq.map(|after_seq| crate::domain::Cursor { after_seq }) } else { None };
+    crate::domain::Page { items, next }
+}
