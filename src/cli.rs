@@ -3,7 +3,7 @@
 
 use std::io::IsTerminal;
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
@@ -17,8 +17,8 @@ use crate::domain::ids::IdKind;
 use crate::interview::OutcomeWeights;
 use crate::keys;
 use crate::server::{ServeConfig, Server};
-use crate::store::sqlite::{Access, SqliteStore};
-use crate::store::{Store, StoreError};
+use crate::store::sqlite::Access;
+use crate::store::{self, Location, Store, StoreError};
 use crate::webhooks::dispatcher::parse_schedule;
 
 #[derive(Debug, Parser)]
@@ -27,6 +27,10 @@ pub struct Cli {
     /// Where the embedded database lives.
     #[arg(long, global = true, env = "PUBLIC_API_DATA_DIR", default_value = "./data")]
     pub data_dir: PathBuf,
+    /// Use this PostgreSQL database (`postgres://user@host:port/db`) instead of the data
+    /// directory; several `serve` processes may share it.
+    #[arg(long, global = true, env = "PUBLIC_API_DATABASE_URL")]
+    pub database_url: Option<String>,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -34,7 +38,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Serve the Public API.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Manage API keys.
     #[command(subcommand)]
     Keys(KeysCommand),
@@ -81,6 +85,10 @@ pub struct ServeArgs {
     /// Seconds between an unanswered call and the next attempt.
     #[arg(long, env = "PUBLIC_API_INTERVIEW_RETRY_DELAY", default_value_t = 1800.0)]
     pub interview_retry_delay: f64,
+    /// Seconds a server reserves a due interview for itself. With several replicas on one
+    /// database, a killed replica's interviews are picked up by the others after this long.
+    #[arg(long, env = "PUBLIC_API_INTERVIEW_LEASE", default_value_t = 60.0)]
+    pub interview_lease: f64,
     /// Call attempts before an unanswered interview fails.
     #[arg(long, env = "PUBLIC_API_INTERVIEW_MAX_ATTEMPTS", default_value_t = 3)]
     pub interview_max_attempts: u32,
@@ -192,16 +200,18 @@ fn init_tracing() {
 
 async fn run(cli: Cli) -> Result<(), String> {
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let location = Location::new(cli.data_dir, cli.database_url);
     match cli.command {
-        Command::Serve(args) => serve(&cli.data_dir, args, clock).await,
-        Command::Keys(cmd) => keys_command(&cli.data_dir, cmd, clock).await,
-        Command::Orgs(cmd) => orgs_command(&cli.data_dir, cmd, clock).await,
-        Command::Export { out } => export(&cli.data_dir, out).await,
+        Command::Serve(args) => serve(location, *args, clock).await,
+        Command::Keys(cmd) => keys_command(&location, cmd, clock).await,
+        Command::Orgs(cmd) => orgs_command(&location, cmd, clock).await,
+        Command::Export { out } => export(&location, out).await,
     }
 }
 
-async fn serve(data_dir: &Path, args: ServeArgs, clock: Arc<dyn Clock>) -> Result<(), String> {
-    let mut config = ServeConfig::new(args.addr, data_dir.to_path_buf());
+async fn serve(location: Location, args: ServeArgs, clock: Arc<dyn Clock>) -> Result<(), String> {
+    let described = location.describe();
+    let mut config = ServeConfig::new(args.addr, location);
     config.seed = args.seed;
     config.seed_org = args.seed_org;
     config.api.max_body_bytes = args.max_body_bytes;
@@ -212,6 +222,7 @@ async fn serve(data_dir: &Path, args: ServeArgs, clock: Arc<dyn Clock>) -> Resul
     config.interview.delay = seconds("interview-delay", args.interview_delay)?;
     config.interview.retry_delay = seconds("interview-retry-delay", args.interview_retry_delay)?;
     config.interview.max_attempts = args.interview_max_attempts.max(1);
+    config.interview.lease = seconds("interview-lease", args.interview_lease.max(1.0))?;
     config.interview.seed = args.interview_seed;
     if let Some(weights) = &args.interview_outcomes {
         config.interview.outcomes = OutcomeWeights::parse(weights).map_err(|e| format!("--interview-outcomes: {e}"))?;
@@ -248,7 +259,7 @@ async fn serve(data_dir: &Path, args: ServeArgs, clock: Arc<dyn Clock>) -> Resul
         );
     }
     let addr = server.local_addr();
-    println!("Listening on http://{addr} (API docs at http://{addr}/docs). Data in {}.", data_dir.display());
+    println!("Listening on http://{addr} (API docs at http://{addr}/docs), {described}.");
     server.run_until(shutdown_signal()).await.map_err(|e| e.to_string())?;
     tracing::info!("stopped");
     Ok(())
@@ -277,8 +288,8 @@ async fn shutdown_signal() {
     }
 }
 
-fn open_admin(data_dir: &Path) -> Result<SqliteStore, String> {
-    SqliteStore::open(data_dir, Access::Admin).map_err(|e| e.to_string())
+async fn open_admin(location: &Location) -> Result<Arc<dyn Store>, String> {
+    store::open(location, Access::Admin).await.map_err(|e| e.to_string())
 }
 
 /// The organisation to act on: the one named, or the only one there is.
@@ -298,22 +309,22 @@ async fn resolve_org(store: &dyn Store, org: Option<String>) -> Result<String, S
     }
 }
 
-async fn keys_command(data_dir: &Path, cmd: KeysCommand, clock: Arc<dyn Clock>) -> Result<(), String> {
-    let store = open_admin(data_dir)?;
+async fn keys_command(location: &Location, cmd: KeysCommand, clock: Arc<dyn Clock>) -> Result<(), String> {
+    let store = open_admin(location).await?;
     let err = |e: StoreError| e.to_string();
     match cmd {
         KeysCommand::Create { org, name, expires_at } => {
-            let org_id = resolve_org(&store, org).await?;
+            let org_id = resolve_org(store.as_ref(), org).await?;
             let now = clock.now();
             if expires_at.is_some_and(|at| at <= now) {
                 return Err("--expires-at must be in the future".into());
             }
-            let issued = keys::issue(&store, &org_id, &name, expires_at, now).await.map_err(err)?;
+            let issued = keys::issue(store.as_ref(), &org_id, &name, expires_at, now).await.map_err(err)?;
             println!("Created key {} for {org_id}. Secret (shown only once):", issued.key.id);
             println!("{}", issued.secret);
         }
         KeysCommand::List { org } => {
-            let org_id = resolve_org(&store, org).await?;
+            let org_id = resolve_org(store.as_ref(), org).await?;
             let keys = store.list_api_keys(&org_id).await.map_err(err)?;
             println!("{:<38} {:<24} {:<14} {:<8} {:>8}  LAST USED", "ID", "NAME", "PREFIX", "STATE", "USES");
             let now = clock.now();
@@ -330,7 +341,7 @@ async fn keys_command(data_dir: &Path, cmd: KeysCommand, clock: Arc<dyn Clock>) 
             }
         }
         KeysCommand::Revoke { org, key_id } => {
-            let org_id = resolve_org(&store, org).await?;
+            let org_id = resolve_org(store.as_ref(), org).await?;
             match store.revoke_api_key(&org_id, &key_id, clock.now()).await.map_err(err)? {
                 Some(k) => println!("Revoked {} ({}).", k.id, k.name),
                 None => return Err(format!("no key {key_id} in {org_id}")),
@@ -341,8 +352,8 @@ async fn keys_command(data_dir: &Path, cmd: KeysCommand, clock: Arc<dyn Clock>) 
     Ok(())
 }
 
-async fn orgs_command(data_dir: &Path, cmd: OrgsCommand, clock: Arc<dyn Clock>) -> Result<(), String> {
-    let store = open_admin(data_dir)?;
+async fn orgs_command(location: &Location, cmd: OrgsCommand, clock: Arc<dyn Clock>) -> Result<(), String> {
+    let store = open_admin(location).await?;
     match cmd {
         OrgsCommand::Create { name } => {
             let name = name.trim().to_owned();
@@ -367,8 +378,8 @@ async fn orgs_command(data_dir: &Path, cmd: OrgsCommand, clock: Arc<dyn Clock>) 
     Ok(())
 }
 
-async fn export(data_dir: &Path, out: Option<PathBuf>) -> Result<(), String> {
-    let store = open_admin(data_dir)?;
+async fn export(location: &Location, out: Option<PathBuf>) -> Result<(), String> {
+    let store = open_admin(location).await?;
     let export = store.export().await.map_err(|e| e.to_string())?;
     store.close();
     let json = serde_json::to_string_pretty(&export).map_err(|e| e.to_string())?;

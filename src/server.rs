@@ -17,15 +17,16 @@ use crate::domain::ids::IdKind;
 use crate::interview::{InterviewConfig, InterviewEngine};
 use crate::keys::{self, IssuedKey};
 use crate::seed::{self, SeedError, SeedReport};
-use crate::store::sqlite::{Access, SqliteStore};
-use crate::store::{Store, StoreError};
+use crate::store::sqlite::Access;
+use crate::store::{self, Location, Store, StoreError};
 use crate::webhooks::dispatcher::{DeliveryConfig, Dispatcher};
 
 /// Everything `serve` needs to know.
 #[derive(Debug, Clone)]
 pub struct ServeConfig {
     pub addr: SocketAddr,
-    pub data_dir: PathBuf,
+    /// The data directory, or a PostgreSQL database shared with other replicas.
+    pub store: Location,
     pub seed: Option<PathBuf>,
     /// The organisation a seed goes into; the first organisation when `None`.
     pub seed_org: Option<String>,
@@ -39,10 +40,10 @@ pub struct ServeConfig {
 }
 
 impl ServeConfig {
-    pub fn new(addr: SocketAddr, data_dir: PathBuf) -> Self {
+    pub fn new(addr: SocketAddr, store: Location) -> Self {
         ServeConfig {
             addr,
-            data_dir,
+            store,
             seed: None,
             seed_org: None,
             api: ApiConfig::default(),
@@ -71,7 +72,7 @@ pub enum ServeError {
     Crashed(String),
 }
 
-/// The organisation and key made on the first start of an empty data directory.
+/// The organisation and key made on the first start of an empty store.
 #[derive(Debug, Clone)]
 pub struct Bootstrap {
     pub organization: Organization,
@@ -91,12 +92,14 @@ pub struct Server {
 impl Server {
     /// Opens the store, bootstraps and seeds it, and starts serving on `config.addr`.
     pub async fn start(config: ServeConfig, clock: Arc<dyn Clock>) -> Result<Server, ServeError> {
-        let sqlite = Arc::new(SqliteStore::open(&config.data_dir, Access::Server)?);
-        let store: Arc<dyn Store> = sqlite.clone();
+        let store = store::open(&config.store, Access::Server).await?;
         let bootstrap = bootstrap_if_empty(store.as_ref(), clock.as_ref()).await?;
-        // This process holds the data directory's lock, so leases left by an earlier process
-        // are stale: free them so its interviews and deliveries resume at once.
-        store.release_leases().await?;
+        // A process that holds the data directory's lock knows that leases left by an earlier
+        // process are stale: it frees them so its interviews and deliveries resume at once. On a
+        // shared database they may be another replica's, and are left to expire.
+        if store.is_exclusive() {
+            store.release_leases().await?;
+        }
         let seeded = match &config.seed {
             Some(path) => {
                 let org_id = match &config.seed_org {
@@ -137,7 +140,7 @@ impl Server {
                 let _ = task.await;
             }
             flush_usage(&task_state).await;
-            sqlite.close();
+            task_state.store.close();
             Ok(())
         });
         Ok(Server { local_addr, bootstrap, seeded, state, stop, task })
@@ -184,8 +187,11 @@ async fn bootstrap_if_empty(store: &dyn Store, clock: &dyn Clock) -> Result<Opti
         return Ok(None);
     }
     let now = clock.now();
-    let organization =
-        store.create_organization(IdKind::Organization.new_id(), "Default organisation".into(), now).await?;
+    let Some(organization) =
+        store.create_first_organization(IdKind::Organization.new_id(), "Default organisation".into(), now).await?
+    else {
+        return Ok(None);
+    };
     let key = keys::issue(store, &organization.id, "Bootstrap key", None, now).await?;
     Ok(Some(Bootstrap { organization, key }))
 }

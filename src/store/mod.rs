@@ -2,12 +2,17 @@
 //!
 //! The rest of the server sees only [`Store`]; [`sqlite::SqliteStore`] is the embedded
 //! default (one SQLite file in WAL mode in the data directory, durable commits, writes
-//! committed in groups). Every method that reads or writes tenant data takes the
-//! organisation id and never crosses it.
+//! committed in groups), and [`postgres::PostgresStore`] lets several server replicas share
+//! one PostgreSQL database. Both make their decisions with [`rules`]. Every method that reads
+//! or writes tenant data takes the organisation id and never crosses it.
 
+pub mod postgres;
 pub mod rules;
 pub mod sqlite;
 pub mod webhooks;
+
+use std::path::PathBuf;
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use jiff::{SignedDuration, Timestamp};
@@ -49,6 +54,10 @@ pub enum StoreError {
     },
     #[error("the store is shut down")]
     Closed,
+    #[error("--database-url is not a PostgreSQL connection URL: {0}")]
+    BadDatabaseUrl(String),
+    #[error("cannot connect to the database at {url}: {reason}")]
+    Unreachable { url: String, reason: String },
     #[error("{0}")]
     Internal(String),
 }
@@ -240,13 +249,64 @@ pub struct ExportedKey {
     pub key: ApiKey,
 }
 
+/// Where the store lives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Location {
+    /// The embedded SQLite database in this data directory.
+    DataDir(PathBuf),
+    /// A PostgreSQL database (`postgres://…`), which several servers may share.
+    Postgres(String),
+}
+
+impl Location {
+    /// The database URL if one is given, else the data directory.
+    pub fn new(data_dir: PathBuf, database_url: Option<String>) -> Location {
+        match database_url {
+            Some(url) if !url.trim().is_empty() => Location::Postgres(url),
+            _ => Location::DataDir(data_dir),
+        }
+    }
+
+    /// For messages: the data directory, or the URL without its password.
+    pub fn describe(&self) -> String {
+        match self {
+            Location::DataDir(dir) => format!("data in {}", dir.display()),
+            Location::Postgres(url) => format!("data in PostgreSQL at {}", postgres::redact_url(url)),
+        }
+    }
+}
+
+/// Opens (and creates or migrates) the store at `location`.
+pub async fn open(location: &Location, access: sqlite::Access) -> Result<Arc<dyn Store>, StoreError> {
+    Ok(match location {
+        Location::DataDir(dir) => Arc::new(sqlite::SqliteStore::open(dir, access)?),
+        Location::Postgres(url) => Arc::new(postgres::PostgresStore::connect(url).await?),
+    })
+}
+
 /// The server's storage. Implementations must make every acknowledged write durable.
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
+    /// Whether this process is the store's only server (the SQLite data directory is locked).
+    /// Leases found at start-up are then stale; on a shared store they may be another
+    /// replica's live ones, and only expire.
+    fn is_exclusive(&self) -> bool;
+
+    /// Finishes queued writes and lets go of connections; later calls fail.
+    fn close(&self);
+
     /// Succeeds when the store can serve reads and writes.
     async fn ping(&self) -> Result<(), StoreError>;
 
     async fn create_organization(&self, id: String, name: String, now: Timestamp) -> Result<Organization, StoreError>;
+    /// Creates an organisation only if there is none yet, atomically: of several servers
+    /// starting together on an empty store, one makes it. `None` if one existed.
+    async fn create_first_organization(
+        &self,
+        id: String,
+        name: String,
+        now: Timestamp,
+    ) -> Result<Option<Organization>, StoreError>;
     async fn list_organizations(&self) -> Result<Vec<Organization>, StoreError>;
     async fn get_organization(&self, id: &str) -> Result<Option<Organization>, StoreError>;
 

@@ -200,9 +200,12 @@ impl Dispatcher {
         self.wake.notify_one();
     }
 
+    /// A claimed delivery is reserved for the longest it may wait for a permit, plus its
+    /// attempt's timeout, plus a margin for recording the attempt. With several replicas on one
+    /// database, a killed replica's deliveries are sent by the others once this has passed.
     fn lease_until(&self, now: Timestamp) -> Timestamp {
-        let lease = SignedDuration::try_from(self.config.timeout).unwrap_or(SignedDuration::from_secs(15))
-            + SignedDuration::from_secs(30);
+        let lease = SignedDuration::try_from(QUEUE_WAIT + self.config.timeout).unwrap_or(SignedDuration::from_secs(15))
+            + SignedDuration::from_secs(10);
         now.checked_add(lease).unwrap_or(now)
     }
 

@@ -10,16 +10,22 @@ use std::time::{Duration, Instant};
 use httpmock::{HttpMockRequest, HttpMockResponse, MockServer};
 use serde_json::{Value, json};
 
+use crate::support::TestStore;
+
 /// The `webhook-id`, body and headers of a request the receiver accepted.
 type Received = (String, Vec<u8>, axum::http::HeaderMap);
 
 const BIN: &str = env!("CARGO_BIN_EXE_public-api");
 
 /// Starts the binary and reads its key (first start only) and address from standard output.
-fn spawn(dir: &std::path::Path) -> (Child, String, Option<String>) {
+/// Leases are short, so that on a shared store (where a restart does not free them) a killed
+/// server's work is picked up within seconds.
+fn spawn(store: &TestStore) -> (Child, String, Option<String>) {
     let mut child = Command::new(BIN)
-        .args(["--data-dir", dir.to_str().unwrap(), "serve", "--addr", "127.0.0.1:0"])
+        .args(store.cli_args())
+        .args(["serve", "--addr", "127.0.0.1:0"])
         .args(["--interview-delay", "0", "--interview-outcomes", "completed=1", "--rate-limit", "0"])
+        .args(["--interview-lease", "3", "--webhook-timeout", "2"])
         .args([
             "--webhook-allow-cidr",
             "127.0.0.1/32",
@@ -67,8 +73,8 @@ async fn events_survive_kill_9_and_are_delivered_after_restart() {
     })
     .await;
 
-    let dir = tempfile::tempdir().unwrap();
-    let (mut child, base, key) = spawn(dir.path());
+    let store = TestStore::new().await;
+    let (mut child, base, key) = spawn(&store);
     let key = key.expect("first start prints a key");
     public_api::install_crypto_provider();
     let client = reqwest::Client::new();
@@ -94,7 +100,7 @@ async fn events_survive_kill_9_and_are_delivered_after_restart() {
     child.wait().unwrap();
     *healthy.lock().unwrap() = true;
 
-    let (mut child, base, _) = spawn(dir.path());
+    let (mut child, base, _) = spawn(&store);
     let get = |path: String| client.get(format!("{base}{path}")).bearer_auth(&key).send();
     for id in &acknowledged {
         assert_eq!(get(format!("/v1/applications/{id}")).await.unwrap().status(), 200, "acknowledged write lost");
@@ -142,8 +148,8 @@ async fn kill_9_during_sustained_writes_loses_no_acknowledged_write_or_event() {
     use webhook_sim::receiver::{Filter, Receiver, ReceiverConfig};
 
     let receiver = Receiver::start(ReceiverConfig::new("whsec_dW5zZXQ=")).await.unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let (mut child, base, key) = spawn(dir.path());
+    let store = TestStore::new().await;
+    let (mut child, base, key) = spawn(&store);
     let key = key.expect("first start prints a key");
     public_api::install_crypto_provider();
     let client = reqwest::Client::builder().timeout(Duration::from_secs(10)).build().unwrap();
@@ -204,7 +210,7 @@ async fn kill_9_during_sustained_writes_loses_no_acknowledged_write_or_event() {
     let jobs = jobs.lock().unwrap().clone();
     let applications = applications.lock().unwrap().clone();
 
-    let (mut child, base, _) = spawn(dir.path());
+    let (mut child, base, _) = spawn(&store);
     for (kind, ids) in [("jobs", &jobs), ("applications", &applications)] {
         for id in ids {
             let r = client.get(format!("{base}/v1/{kind}/{id}")).bearer_auth(&key).send().await.unwrap();

@@ -168,8 +168,16 @@ async fn a_restarted_server_resumes_scheduled_and_abandoned_interviews() {
     let engine = Arc::clone(&app.server.state().engine);
     assert_eq!(engine.run_due().await.unwrap(), 0, "nothing is due yet");
     clock.advance(SignedDuration::from_hours(1));
-    // The dead process's lease ran for 10 h; the restart dropped it, so both run now.
-    assert_eq!(engine.run_due().await.unwrap(), 2);
+    if app.dir.is_postgres() {
+        // On a shared database the lease may be a live replica's: the restart leaves it, and
+        // the interview runs once it has expired.
+        assert_eq!(engine.run_due().await.unwrap(), 1);
+        clock.advance(SignedDuration::from_hours(9));
+        assert_eq!(engine.run_due().await.unwrap(), 1, "the expired lease is claimed again");
+    } else {
+        // The dead process's lease ran for 10 h; the restart dropped it, so both run now.
+        assert_eq!(engine.run_due().await.unwrap(), 2);
+    }
     for id in [scheduled, abandoned] {
         app.get(&format!("/v1/applications/{id}/results")).await.expect(200);
     }

@@ -8,7 +8,7 @@ use public_api::server::{ServeError, Server};
 use public_api::store::StoreError;
 use serde_json::json;
 
-use crate::support::{TestApp, application, config};
+use crate::support::{TestApp, application, config, sqlite_config};
 
 const BIN: &str = env!("CARGO_BIN_EXE_public-api");
 
@@ -28,8 +28,9 @@ async fn writes_survive_a_restart() {
 
 #[tokio::test]
 async fn a_second_server_on_the_same_data_dir_is_refused() {
-    let app = TestApp::start().await;
-    let second = Server::start(config(&app.dir), Arc::new(SystemClock)).await;
+    let dir = tempfile::tempdir().unwrap();
+    let first = Server::start(sqlite_config(dir.path()), Arc::new(SystemClock)).await.unwrap();
+    let second = Server::start(sqlite_config(dir.path()), Arc::new(SystemClock)).await;
     match second {
         Err(ServeError::Store(StoreError::Locked { holder, .. })) => {
             assert!(holder.contains(&std::process::id().to_string()), "{holder}")
@@ -37,7 +38,8 @@ async fn a_second_server_on_the_same_data_dir_is_refused() {
         Err(other) => panic!("wrong error: {other}"),
         Ok(_) => panic!("a second server started"),
     }
-    app.get("/healthz").await.expect(200);
+    first.store().ping().await.expect("the first server keeps its store");
+    first.shutdown().await.unwrap();
 }
 
 #[tokio::test]
@@ -46,7 +48,7 @@ async fn unusable_data_dirs_fail_clearly_and_are_left_alone() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join(public_api::store::sqlite::DB_FILE);
     std::fs::write(&db, vec![0x42u8; 8192]).unwrap();
-    let err = Server::start(config(&dir), Arc::new(SystemClock)).await.err().expect("refused");
+    let err = Server::start(sqlite_config(dir.path()), Arc::new(SystemClock)).await.err().expect("refused");
     assert!(err.to_string().contains("not a SQLite database"), "{err}");
     assert_eq!(std::fs::read(&db).unwrap(), vec![0x42u8; 8192], "file untouched");
 
@@ -58,7 +60,7 @@ async fn unusable_data_dirs_fail_clearly_and_are_left_alone() {
         conn.pragma_update(None, "user_version", 999).unwrap();
     }
     let before = std::fs::read(&db).unwrap();
-    let err = Server::start(config(&dir), Arc::new(SystemClock)).await.err().expect("refused");
+    let err = Server::start(sqlite_config(dir.path()), Arc::new(SystemClock)).await.err().expect("refused");
     assert!(err.to_string().contains("newer"), "{err}");
     assert_eq!(std::fs::read(&db).unwrap(), before, "file untouched");
 }
@@ -119,12 +121,11 @@ fn contents(dir: &std::path::Path) -> std::collections::BTreeMap<String, Vec<u8>
 #[tokio::test]
 async fn a_read_only_data_dir_fails_clearly_and_is_left_alone() {
     let dir = tempfile::tempdir().unwrap();
-    let server = Server::start(config(&dir), Arc::new(SystemClock)).await.unwrap();
+    let server = Server::start(sqlite_config(dir.path()), Arc::new(SystemClock)).await.unwrap();
     server.shutdown().await.unwrap();
     let before = contents(dir.path());
     let read_only = ReadOnly::new(dir.path());
-    let mut cfg = config(&dir);
-    cfg.data_dir = read_only.path.clone();
+    let cfg = sqlite_config(&read_only.path);
     let err = Server::start(cfg, Arc::new(SystemClock)).await.err().expect("refused");
     let text = err.to_string();
     assert!(text.contains("Read-only file system") || text.contains("Permission denied"), "{text}");
@@ -172,7 +173,12 @@ async fn seed_files_upsert_jobs_and_applications() {
 }
 
 fn run(args: &[&str]) -> (bool, String, String) {
-    let out = Command::new(BIN).args(args).env_remove("PUBLIC_API_DATA_DIR").output().expect("binary runs");
+    let out = Command::new(BIN)
+        .args(args)
+        .env_remove("PUBLIC_API_DATA_DIR")
+        .env_remove("PUBLIC_API_DATABASE_URL")
+        .output()
+        .expect("binary runs");
     (
         out.status.success(),
         String::from_utf8_lossy(&out.stdout).into_owned(),
@@ -183,33 +189,34 @@ fn run(args: &[&str]) -> (bool, String, String) {
 #[tokio::test]
 async fn admin_commands_work_beside_a_running_server() {
     let app = TestApp::start().await;
-    let dir = app.dir.path().to_str().unwrap().to_owned();
+    let store = app.dir.cli_args();
+    let run = |args: &[&str]| run(&[store.iter().map(String::as_str).collect::<Vec<_>>(), args.to_vec()].concat());
     let job = app.job("REQ-1").await;
     let created = app.post("/v1/applications", application(&job)).await.expect(201)["id"].as_str().unwrap().to_owned();
     app.post(&format!("/v1/sandbox/applications/{created}/complete"), json!({})).await.expect(200);
     app.post("/v1/webhook-endpoints", json!({"url": "http://127.0.0.1:9/hook"})).await.expect(201);
 
-    let (ok, out, err) = run(&["--data-dir", &dir, "keys", "create", "--name", "from cli"]);
+    let (ok, out, err) = run(&["keys", "create", "--name", "from cli"]);
     assert!(ok, "{err}");
     let secret = out.lines().find(|l| l.starts_with("tenzo_pk_")).expect("secret printed").to_owned();
     app.get_as(&secret, "/v1/jobs").await.expect(200);
 
-    let (ok, out, _) = run(&["--data-dir", &dir, "keys", "list"]);
+    let (ok, out, _) = run(&["keys", "list"]);
     assert!(ok && out.contains("from cli") && !out.contains(&secret), "{out}");
 
     let key_id =
         out.lines().find(|l| l.contains("from cli")).and_then(|l| l.split_whitespace().next()).unwrap().to_owned();
-    let (ok, _, err) = run(&["--data-dir", &dir, "keys", "revoke", &key_id]);
+    let (ok, _, err) = run(&["keys", "revoke", &key_id]);
     assert!(ok, "{err}");
     app.get_as(&secret, "/v1/jobs").await.expect_problem(401, "api_key_revoked");
 
-    let (ok, out, err) = run(&["--data-dir", &dir, "orgs", "create", "--name", "Acme"]);
+    let (ok, out, err) = run(&["orgs", "create", "--name", "Acme"]);
     assert!(ok, "{err}");
     assert!(out.contains("Acme"));
-    let (ok, _, err) = run(&["--data-dir", &dir, "keys", "create"]);
+    let (ok, _, err) = run(&["keys", "create"]);
     assert!(!ok && err.contains("--org"), "two orgs need --org: {err}");
 
-    let (ok, out, err) = run(&["--data-dir", &dir, "export"]);
+    let (ok, out, err) = run(&["export"]);
     assert!(ok, "{err}");
     let export: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(export["jobs"][0]["external_id"], "REQ-1");
@@ -220,6 +227,8 @@ async fn admin_commands_work_beside_a_running_server() {
     assert!(export["events"].as_array().unwrap().iter().any(|e| e["type"] == "interview.completed"));
     assert_eq!(export["webhook_endpoints"].as_array().unwrap().len(), 1);
 
-    let (ok, _, err) = run(&["--data-dir", &dir, "serve", "--addr", "127.0.0.1:0"]);
-    assert!(!ok && err.contains("in use"), "a second server is refused: {err}");
+    if !app.dir.is_postgres() {
+        let (ok, _, err) = run(&["serve", "--addr", "127.0.0.1:0"]);
+        assert!(!ok && err.contains("in use"), "a second server is refused: {err}");
+    }
 }

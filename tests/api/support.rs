@@ -1,13 +1,80 @@
 //! A server per test, and a small HTTP client around it.
 
+use std::path::Path;
 use std::sync::Arc;
 
 use public_api::clock::{Clock, SystemClock};
 use public_api::domain::ids::IdKind;
 use public_api::keys;
 use public_api::server::{ServeConfig, Server};
+use public_api::store::{Location, postgres};
 use serde_json::Value;
 use tempfile::TempDir;
+
+/// Set to a PostgreSQL URL (`postgres://postgres@127.0.0.1:5432/test`) to run the tests on
+/// PostgreSQL instead of SQLite data directories.
+pub const DATABASE_URL_VAR: &str = "PUBLIC_API_TEST_DATABASE_URL";
+
+/// Where a test's server keeps its data: a temporary data directory, or, with
+/// [`DATABASE_URL_VAR`] set, a schema of its own in that database (dropped when the test
+/// ends), so that the same tests run on both stores and stay parallel.
+pub struct TestStore {
+    dir: TempDir,
+    postgres: Option<(String, String)>,
+}
+
+impl TestStore {
+    pub async fn new() -> TestStore {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let postgres = match std::env::var(DATABASE_URL_VAR) {
+            Ok(url) if !url.is_empty() => {
+                let schema = format!("test_{}", uuid::Uuid::now_v7().simple());
+                postgres::create_schema(&url, &schema).await.expect("a schema for the test");
+                Some((url, schema))
+            }
+            _ => None,
+        };
+        TestStore { dir, postgres }
+    }
+
+    /// The data directory (also used for files a test writes beside the store).
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn location(&self) -> Location {
+        match &self.postgres {
+            Some((url, schema)) => Location::Postgres(postgres::url_with_schema(url, schema)),
+            None => Location::DataDir(self.dir.path().to_path_buf()),
+        }
+    }
+
+    pub fn is_postgres(&self) -> bool {
+        self.postgres.is_some()
+    }
+
+    /// The `public-api` flags that select this store.
+    pub fn cli_args(&self) -> Vec<String> {
+        match self.location() {
+            Location::Postgres(url) => vec!["--database-url".into(), url],
+            Location::DataDir(dir) => vec!["--data-dir".into(), dir.display().to_string()],
+        }
+    }
+}
+
+impl Drop for TestStore {
+    fn drop(&mut self) {
+        let Some((url, schema)) = self.postgres.take() else { return };
+        // Drop may run inside the test's runtime, which cannot be blocked on: use a thread.
+        let dropped = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+            runtime.block_on(postgres::drop_schema(&url, &schema))
+        });
+        if let Ok(Err(e)) = dropped.join() {
+            eprintln!("could not drop a test schema: {e}");
+        }
+    }
+}
 
 pub struct TestApp {
     pub server: Server,
@@ -15,7 +82,7 @@ pub struct TestApp {
     /// A key of the default organisation.
     pub key: String,
     pub client: reqwest::Client,
-    pub dir: TempDir,
+    pub dir: TestStore,
 }
 
 /// A response, with its body parsed as JSON when it is JSON.
@@ -52,8 +119,19 @@ impl Resp {
     }
 }
 
-pub fn config(dir: &TempDir) -> ServeConfig {
-    let mut config = ServeConfig::new("127.0.0.1:0".parse().expect("loopback address"), dir.path().to_path_buf());
+/// The tests' server configuration on the test's store.
+pub fn config(store: &TestStore) -> ServeConfig {
+    configured(store.location())
+}
+
+/// The tests' server configuration on a SQLite data directory, for tests of the data
+/// directory itself.
+pub fn sqlite_config(dir: &Path) -> ServeConfig {
+    configured(Location::DataDir(dir.to_path_buf()))
+}
+
+fn configured(location: Location) -> ServeConfig {
+    let mut config = ServeConfig::new("127.0.0.1:0".parse().expect("loopback address"), location);
     config.api.rate_limit = None;
     // Interviews wait for a test to ask for them (sandbox) unless a test sets a delay.
     config.interview.delay = jiff::SignedDuration::from_hours(24);
@@ -74,7 +152,7 @@ impl TestApp {
     }
 
     pub async fn start_with_clock(clock: Arc<dyn Clock>, adjust: impl FnOnce(&mut ServeConfig)) -> TestApp {
-        let dir = tempfile::tempdir().expect("temp dir");
+        let dir = TestStore::new().await;
         let mut config = config(&dir);
         adjust(&mut config);
         let server = Server::start(config, clock).await.expect("server starts");

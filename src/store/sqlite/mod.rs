@@ -50,19 +50,17 @@ pub enum Access {
 /// The embedded store.
 pub struct SqliteStore {
     engine: Engine,
+    /// Opened by `serve`, holding the data directory's lock.
+    exclusive: bool,
 }
 
 impl SqliteStore {
     /// Opens the store in `data_dir`, creating and migrating it as needed.
     pub fn open(data_dir: &Path, access: Access) -> Result<SqliteStore, StoreError> {
         let readers = std::thread::available_parallelism().map_or(2, |n| n.get()).clamp(2, 8);
-        let engine = Engine::open(data_dir, matches!(access, Access::Server), readers)?;
-        Ok(SqliteStore { engine })
-    }
-
-    /// Finishes queued writes and stops the writer thread.
-    pub fn close(&self) {
-        self.engine.close();
+        let exclusive = matches!(access, Access::Server);
+        let engine = Engine::open(data_dir, exclusive, readers)?;
+        Ok(SqliteStore { engine, exclusive })
     }
 
     /// One record by a query yielding a single `record` column, keyed by two text parameters
@@ -202,6 +200,15 @@ fn all_records<T: DeserializeOwned>(conn: &Connection, table: &str) -> Result<Ve
 
 #[async_trait]
 impl Store for SqliteStore {
+    fn is_exclusive(&self) -> bool {
+        self.exclusive
+    }
+
+    /// Finishes queued writes and stops the writer thread.
+    fn close(&self) {
+        self.engine.close();
+    }
+
     async fn ping(&self) -> Result<(), StoreError> {
         self.engine
             .read(|conn| Ok(conn.prepare_cached("SELECT count(*) FROM organizations")?.query_row([], |_| Ok(()))?))
@@ -216,6 +223,24 @@ impl Store for SqliteStore {
                     params![id, name, micros(now)],
                 )?;
                 Ok(Organization { id, name, created_at: now })
+            })
+            .await
+    }
+
+    async fn create_first_organization(
+        &self,
+        id: String,
+        name: String,
+        now: Timestamp,
+    ) -> Result<Option<Organization>, StoreError> {
+        self.engine
+            .write(move |conn| {
+                let inserted = conn.execute(
+                    "INSERT INTO organizations (id, name, created_at)
+                     SELECT ?1, ?2, ?3 WHERE NOT EXISTS (SELECT 1 FROM organizations)",
+                    params![id, name, micros(now)],
+                )?;
+                Ok((inserted == 1).then_some(Organization { id, name, created_at: now }))
             })
             .await
     }

@@ -1,0 +1,424 @@
+//! SQL for webhook endpoints, deliveries and attempts on PostgreSQL.
+
+use deadpool_postgres::GenericClient;
+use jiff::{SignedDuration, Timestamp};
+use tokio_postgres::Row;
+
+use super::{execute, pg_error, query, query_opt, record};
+use crate::domain::Page;
+use crate::domain::events::OutboxEvent;
+use crate::domain::ids::IdKind;
+use crate::domain::webhooks::{DeliveryAttempt, DeliveryStatus, WebhookDelivery, WebhookEndpoint};
+use crate::store::rules::{self, DeliveryRow, from_json, from_micros, micros, to_json};
+use crate::store::webhooks::{
+    AttemptOutcome, DeliveryQuery, DeliveryTarget, DeliveryTask, EndpointPatch, NewEndpoint, WebhookStats,
+};
+use crate::store::{ExportedDelivery, StoreError};
+
+pub(super) async fn create_endpoint(
+    c: &impl GenericClient,
+    org_id: &str,
+    new: NewEndpoint,
+    now: Timestamp,
+) -> Result<WebhookEndpoint, StoreError> {
+    let (endpoint, secrets) = rules::new_endpoint(new, now);
+    execute(
+        c,
+        "INSERT INTO webhook_endpoints (id, org_id, enabled, secrets, record) VALUES ($1, $2, $3, $4, $5)",
+        &[&endpoint.id, &org_id, &endpoint.enabled, &to_json(&secrets)?, &to_json(&endpoint)?],
+    )
+    .await?;
+    Ok(endpoint)
+}
+
+async fn save_endpoint(c: &impl GenericClient, endpoint: &WebhookEndpoint) -> Result<(), StoreError> {
+    execute(
+        c,
+        "UPDATE webhook_endpoints SET enabled = $2, record = $3 WHERE id = $1",
+        &[&endpoint.id, &endpoint.enabled, &to_json(endpoint)?],
+    )
+    .await
+    .map(|_| ())
+}
+
+/// A live endpoint of the organisation; `lock` holds its row for the rest of the transaction.
+pub(super) async fn get_endpoint(
+    c: &impl GenericClient,
+    org_id: &str,
+    id: &str,
+    lock: bool,
+) -> Result<Option<WebhookEndpoint>, StoreError> {
+    let sql = if lock {
+        "SELECT record FROM webhook_endpoints WHERE org_id = $1 AND id = $2 AND NOT deleted FOR UPDATE"
+    } else {
+        "SELECT record FROM webhook_endpoints WHERE org_id = $1 AND id = $2 AND NOT deleted"
+    };
+    record(c, sql, &[&org_id, &id]).await
+}
+
+pub(super) async fn list_endpoints(c: &impl GenericClient, org_id: &str) -> Result<Vec<WebhookEndpoint>, StoreError> {
+    let rows =
+        query(c, "SELECT record FROM webhook_endpoints WHERE org_id = $1 AND NOT deleted ORDER BY seq", &[&org_id])
+            .await?;
+    rows.iter().map(|r| from_json(r.get::<_, &str>(0))).collect()
+}
+
+pub(super) async fn update_endpoint(
+    c: &impl GenericClient,
+    org_id: &str,
+    id: &str,
+    patch: EndpointPatch,
+    now: Timestamp,
+) -> Result<Option<WebhookEndpoint>, StoreError> {
+    let Some(mut e) = get_endpoint(c, org_id, id, true).await? else { return Ok(None) };
+    if rules::patch_endpoint(&mut e, patch, now) {
+        // Re-enabling forgives past failures.
+        execute(c, "UPDATE webhook_endpoints SET failing_since = NULL WHERE id = $1", &[&e.id]).await?;
+    }
+    save_endpoint(c, &e).await?;
+    Ok(Some(e))
+}
+
+/// Deletes an endpoint (it stays in the delivery log) and fails its pending deliveries.
+pub(super) async fn delete_endpoint(
+    c: &impl GenericClient,
+    org_id: &str,
+    id: &str,
+    now: Timestamp,
+) -> Result<bool, StoreError> {
+    let changed = execute(
+        c,
+        "UPDATE webhook_endpoints SET deleted = true, enabled = false WHERE org_id = $1 AND id = $2 AND NOT deleted",
+        &[&org_id, &id],
+    )
+    .await?;
+    if changed == 1 {
+        execute(
+            c,
+            "UPDATE webhook_deliveries SET status = 'failed', next_attempt_at = NULL, updated_at = $2
+             WHERE endpoint_id = $1 AND status = 'pending'",
+            &[&id, &micros(now)],
+        )
+        .await?;
+    }
+    Ok(changed == 1)
+}
+
+pub(super) async fn rotate_secret(
+    c: &impl GenericClient,
+    org_id: &str,
+    id: &str,
+    new_secret: String,
+    previous_expires_at: Timestamp,
+    now: Timestamp,
+) -> Result<Option<WebhookEndpoint>, StoreError> {
+    let Some(mut e) = get_endpoint(c, org_id, id, true).await? else { return Ok(None) };
+    let stored = query_opt(c, "SELECT secrets FROM webhook_endpoints WHERE id = $1", &[&id])
+        .await?
+        .ok_or_else(|| StoreError::Internal(format!("endpoint {id} has no secrets")))?;
+    let secrets =
+        rules::rotate_secret(&mut e, from_json(stored.get::<_, &str>(0))?, new_secret, previous_expires_at, now);
+    execute(c, "UPDATE webhook_endpoints SET secrets = $2 WHERE id = $1", &[&id, &to_json(&secrets)?]).await?;
+    save_endpoint(c, &e).await?;
+    Ok(Some(e))
+}
+
+pub(super) async fn delivery_target(
+    c: &impl GenericClient,
+    endpoint_id: &str,
+    now: Timestamp,
+) -> Result<Option<DeliveryTarget>, StoreError> {
+    let row =
+        query_opt(c, "SELECT org_id, secrets, record, deleted FROM webhook_endpoints WHERE id = $1", &[&endpoint_id])
+            .await?;
+    let Some(row) = row else { return Ok(None) };
+    Ok(Some(DeliveryTarget {
+        org_id: row.get(0),
+        secrets: rules::signing_secrets(from_json(row.get::<_, &str>(1))?, now),
+        endpoint: from_json(row.get::<_, &str>(2))?,
+        deleted: row.get(3),
+    }))
+}
+
+pub(super) async fn disable_endpoint(
+    c: &impl GenericClient,
+    endpoint_id: &str,
+    reason: String,
+    now: Timestamp,
+) -> Result<(), StoreError> {
+    let e: Option<WebhookEndpoint> =
+        record(c, "SELECT record FROM webhook_endpoints WHERE id = $1 FOR UPDATE", &[&endpoint_id]).await?;
+    let Some(mut e) = e else { return Ok(()) };
+    if rules::disable(&mut e, reason, now) {
+        save_endpoint(c, &e).await?;
+    }
+    Ok(())
+}
+
+/// Starts (or continues) the endpoint's failure clock; disables it once the clock passes
+/// `disable_after`. Returns whether it was disabled now.
+pub(super) async fn endpoint_failed(
+    c: &impl GenericClient,
+    endpoint_id: &str,
+    now: Timestamp,
+    disable_after: SignedDuration,
+) -> Result<bool, StoreError> {
+    let since = query_opt(
+        c,
+        "UPDATE webhook_endpoints SET failing_since = coalesce(failing_since, $2) WHERE id = $1
+         RETURNING failing_since",
+        &[&endpoint_id, &micros(now)],
+    )
+    .await?
+    .and_then(|r| r.get::<_, Option<i64>>(0));
+    let Some(since) = since else { return Ok(false) };
+    match rules::failing_too_long(from_micros(since)?, now, disable_after) {
+        Some(reason) => {
+            disable_endpoint(c, endpoint_id, reason, now).await?;
+            Ok(true)
+        }
+        None => Ok(false),
+    }
+}
+
+/// Makes a delivery of `event` for every enabled endpoint of the organisation that takes its
+/// type, in the caller's transaction.
+pub(super) async fn fan_out(c: &impl GenericClient, org_id: &str, event: &OutboxEvent) -> Result<(), StoreError> {
+    let rows = query(
+        c,
+        "SELECT record FROM webhook_endpoints WHERE org_id = $1 AND enabled AND NOT deleted ORDER BY seq",
+        &[&org_id],
+    )
+    .await?;
+    for row in rows {
+        let endpoint: WebhookEndpoint = from_json(row.get::<_, &str>(0))?;
+        if rules::takes(&endpoint, &event.event_type) {
+            insert_delivery(c, org_id, &endpoint.id, event).await?;
+        }
+    }
+    Ok(())
+}
+
+pub(super) async fn insert_delivery(
+    c: &impl GenericClient,
+    org_id: &str,
+    endpoint_id: &str,
+    event: &OutboxEvent,
+) -> Result<String, StoreError> {
+    let id = IdKind::Delivery.new_id();
+    execute(
+        c,
+        "INSERT INTO webhook_deliveries (id, org_id, endpoint_id, event_id, event_type, status, next_attempt_at, created_at, updated_at)
+         VALUES ($1, $2, $3, $4, $5, 'pending', $6, $6, $6)",
+        &[&id, &org_id, &endpoint_id, &event.id, &event.event_type, &micros(event.created_at)],
+    )
+    .await?;
+    Ok(id)
+}
+
+/// The columns of a claimed delivery with its event's payload, as an attempt needs it.
+const TASK_COLUMNS: &str = "d.id, d.org_id, d.endpoint_id, d.event_id, d.event_type, d.attempts, d.status, o.payload";
+
+fn task_from_row(r: &Row) -> DeliveryTask {
+    DeliveryTask {
+        delivery_id: r.get(0),
+        org_id: r.get(1),
+        endpoint_id: r.get(2),
+        event_id: r.get(3),
+        event_type: r.get(4),
+        attempts: r.get::<_, i32>(5).max(0) as u32,
+        status: DeliveryStatus::parse(r.get::<_, &str>(6)).unwrap_or(DeliveryStatus::Pending),
+        payload: r.get(7),
+    }
+}
+
+/// Claims due deliveries. Rows another replica is claiming right now are skipped, not waited
+/// for, so replicas never block each other here.
+pub(super) async fn claim_deliveries(
+    c: &impl GenericClient,
+    owner: &str,
+    now: Timestamp,
+    lease_until: Timestamp,
+    limit: u32,
+) -> Result<Vec<DeliveryTask>, StoreError> {
+    let sql = format!(
+        "UPDATE webhook_deliveries d SET lease_owner = $1, lease_until = $2
+         FROM outbox o
+         WHERE o.id = d.event_id AND d.id IN (
+            SELECT id FROM webhook_deliveries
+            WHERE status = 'pending' AND next_attempt_at <= $3 AND (lease_until IS NULL OR lease_until <= $3)
+            ORDER BY next_attempt_at LIMIT $4 FOR UPDATE SKIP LOCKED)
+         RETURNING {TASK_COLUMNS}"
+    );
+    let rows = query(c, &sql, &[&owner, &micros(lease_until), &micros(now), &i64::from(limit)]).await?;
+    Ok(rows.iter().map(task_from_row).collect())
+}
+
+pub(super) async fn claim_delivery(
+    c: &impl GenericClient,
+    org_id: &str,
+    delivery_id: &str,
+    owner: &str,
+    now: Timestamp,
+    lease_until: Timestamp,
+) -> Result<Option<DeliveryTask>, StoreError> {
+    let sql = format!(
+        "UPDATE webhook_deliveries d SET lease_owner = $3, lease_until = $4
+         FROM outbox o
+         WHERE o.id = d.event_id AND d.org_id = $1 AND d.id = $2
+           AND (d.lease_until IS NULL OR d.lease_until <= $5 OR d.lease_owner = $3)
+         RETURNING {TASK_COLUMNS}"
+    );
+    let row = query_opt(c, &sql, &[&org_id, &delivery_id, &owner, &micros(lease_until), &micros(now)]).await?;
+    Ok(row.as_ref().map(task_from_row))
+}
+
+pub(super) async fn finish_attempt(
+    c: &impl GenericClient,
+    delivery_id: &str,
+    attempt: DeliveryAttempt,
+    outcome: AttemptOutcome,
+    now: Timestamp,
+) -> Result<(), StoreError> {
+    execute(
+        c,
+        "INSERT INTO webhook_attempts (delivery_id, record) VALUES ($1, $2)",
+        &[&delivery_id, &to_json(&attempt)?],
+    )
+    .await?;
+    if rules::attempt_succeeded(&outcome) {
+        // Ends the endpoint's failing streak; touches (and locks) the endpoint only if it had one.
+        execute(
+            c,
+            "UPDATE webhook_endpoints SET failing_since = NULL
+             WHERE id = (SELECT endpoint_id FROM webhook_deliveries WHERE id = $1) AND failing_since IS NOT NULL",
+            &[&delivery_id],
+        )
+        .await?;
+    }
+    let (status, next) = rules::after_attempt(&outcome);
+    match status {
+        Some(status) => {
+            execute(
+                c,
+                "UPDATE webhook_deliveries SET attempts = attempts + 1, status = $2, next_attempt_at = $3,
+                 lease_owner = NULL, lease_until = NULL, updated_at = $4 WHERE id = $1",
+                &[&delivery_id, &status.as_str(), &next.map(micros), &micros(now)],
+            )
+            .await?
+        }
+        None => {
+            execute(
+                c,
+                "UPDATE webhook_deliveries SET attempts = attempts + 1, lease_owner = NULL, lease_until = NULL,
+                 updated_at = $2 WHERE id = $1",
+                &[&delivery_id, &micros(now)],
+            )
+            .await?
+        }
+    };
+    Ok(())
+}
+
+pub(super) async fn postpone(c: &impl GenericClient, delivery_id: &str, at: Timestamp) -> Result<(), StoreError> {
+    execute(
+        c,
+        "UPDATE webhook_deliveries SET next_attempt_at = $2, lease_owner = NULL, lease_until = NULL WHERE id = $1",
+        &[&delivery_id, &micros(at)],
+    )
+    .await
+    .map(|_| ())
+}
+
+const DELIVERY_COLUMNS: &str =
+    "seq, id, endpoint_id, event_id, event_type, status, attempts, next_attempt_at, created_at, updated_at";
+
+fn delivery_from_row(r: &Row) -> DeliveryRow {
+    DeliveryRow {
+        seq: r.get(0),
+        id: r.get(1),
+        endpoint_id: r.get(2),
+        event_id: r.get(3),
+        event_type: r.get(4),
+        status: r.get(5),
+        attempts: r.get::<_, i32>(6).max(0) as u32,
+        next_attempt_at: r.get(7),
+        created_at: r.get(8),
+        updated_at: r.get(9),
+    }
+}
+
+pub(super) async fn list_deliveries(
+    c: &impl GenericClient,
+    org_id: &str,
+    q: DeliveryQuery,
+) -> Result<Page<WebhookDelivery>, StoreError> {
+    let sql = format!(
+        "SELECT {DELIVERY_COLUMNS} FROM webhook_deliveries
+         WHERE org_id = $1 AND seq > $2 AND ($3::text IS NULL OR endpoint_id = $3)
+           AND ($4::text IS NULL OR event_type = $4) AND ($5::text IS NULL OR status = $5)
+         ORDER BY seq LIMIT $6"
+    );
+    let rows = query(
+        c,
+        &sql,
+        &[
+            &org_id,
+            &q.after.map_or(0, |c| c.after_seq),
+            &q.endpoint_id,
+            &q.event_type,
+            &q.status.map(|s| s.as_str()),
+            &(i64::from(q.limit) + 1),
+        ],
+    )
+    .await?;
+    let rows = rows.iter().map(|r| rules::delivery_record(delivery_from_row(r))).collect::<Result<Vec<_>, _>>()?;
+    Ok(rules::page_of(rows, q.limit))
+}
+
+async fn attempts_of(c: &impl GenericClient, delivery_id: &str) -> Result<Vec<DeliveryAttempt>, StoreError> {
+    let rows =
+        query(c, "SELECT record FROM webhook_attempts WHERE delivery_id = $1 ORDER BY seq", &[&delivery_id]).await?;
+    rows.iter().map(|r| from_json(r.get::<_, &str>(0))).collect()
+}
+
+pub(super) async fn get_delivery(
+    c: &impl GenericClient,
+    org_id: &str,
+    id: &str,
+) -> Result<Option<(WebhookDelivery, Vec<DeliveryAttempt>)>, StoreError> {
+    let sql = format!("SELECT {DELIVERY_COLUMNS} FROM webhook_deliveries WHERE org_id = $1 AND id = $2");
+    let Some(row) = query_opt(c, &sql, &[&org_id, &id]).await? else { return Ok(None) };
+    let (_, delivery) = rules::delivery_record(delivery_from_row(&row))?;
+    Ok(Some((delivery, attempts_of(c, id).await?)))
+}
+
+pub(super) async fn stats(c: &impl GenericClient) -> Result<WebhookStats, StoreError> {
+    let row = query_opt(
+        c,
+        "SELECT (SELECT count(*) FROM webhook_deliveries WHERE status = 'pending'),
+                (SELECT count(*) FROM webhook_endpoints WHERE NOT enabled AND NOT deleted)",
+        &[],
+    )
+    .await?
+    .ok_or_else(|| StoreError::Internal("no row from a count".into()))?;
+    Ok(WebhookStats {
+        pending_deliveries: row.get::<_, i64>(0).max(0) as u64,
+        disabled_endpoints: row.get::<_, i64>(1).max(0) as u64,
+    })
+}
+
+/// Every delivery with its attempts, for `export`.
+pub(super) async fn export_deliveries(c: &impl GenericClient) -> Result<Vec<ExportedDelivery>, StoreError> {
+    let rows = c
+        .query(&format!("SELECT {DELIVERY_COLUMNS}, org_id FROM webhook_deliveries ORDER BY seq"), &[])
+        .await
+        .map_err(pg_error)?;
+    let mut deliveries = Vec::with_capacity(rows.len());
+    for row in &rows {
+        let (_, delivery) = rules::delivery_record(delivery_from_row(row))?;
+        let attempts = attempts_of(c, &delivery.id).await?;
+        deliveries.push(ExportedDelivery { organization_id: row.get(10), delivery, attempts });
+    }
+    Ok(deliveries)
+}
