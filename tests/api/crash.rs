@@ -20,7 +20,7 @@ const BIN: &str = env!("CARGO_BIN_EXE_public-api");
 /// Starts the binary and reads its key (first start only) and address from standard output.
 /// Leases are short, so that on a shared store (where a restart does not free them) a killed
 /// server's work is picked up within seconds.
-fn spawn(store: &TestStore) -> (Child, String, Option<String>) {
+pub(crate) fn spawn(store: &TestStore) -> (Child, String, Option<String>) {
     let mut child = Command::new(BIN)
         .args(store.cli_args())
         .args(["serve", "--addr", "127.0.0.1:0"])

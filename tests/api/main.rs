@@ -1,5 +1,6 @@
 //! The integration tests: one binary, a module per area. Each test starts its own server on
-//! 127.0.0.1:0 with a fresh data directory.
+//! 127.0.0.1:0 with a fresh store: a data directory, or with PUBLIC_API_TEST_DATABASE_URL set, a
+//! PostgreSQL schema of its own.
 
 mod applications;
 mod ats;
@@ -15,6 +16,7 @@ mod idempotency;
 mod interviews;
 mod jobs;
 mod lifecycle;
+mod replicas;
 mod signing;
 mod spec;
 mod support;

@@ -1,0 +1,293 @@
+//! Several servers on one PostgreSQL database: the same decisions as one server (one job per
+//! `external_id`, one application, one run per `Idempotency-Key`), work claimed by one replica
+//! at a time, and a `kill -9` of a replica that loses nothing. These tests need
+//! `PUBLIC_API_TEST_DATABASE_URL`; without it they say so and pass, as the SQLite store has a
+//! single server by design (its data directory is locked).
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use public_api::clock::{Clock, SystemClock};
+use public_api::server::Server;
+use serde_json::{Value, json};
+use tokio::task::JoinSet;
+
+use crate::support::{DATABASE_URL_VAR, TestApp, TestStore, application, config};
+
+/// Two servers on the test's database; `None` (with a note) when the tests run on SQLite.
+async fn two_replicas(adjust: fn(&mut public_api::server::ServeConfig)) -> Option<(TestApp, Server)> {
+    let app = TestApp::start_with(adjust).await;
+    if !app.dir.is_postgres() {
+        eprintln!("skipped: replicas share a PostgreSQL database; set {DATABASE_URL_VAR} to run this test");
+        return None;
+    }
+    let mut second = config(&app.dir);
+    adjust(&mut second);
+    let second = Server::start(second, Arc::new(SystemClock)).await.expect("second replica starts");
+    assert!(second.bootstrap().is_none(), "the second replica finds the first one's organisation");
+    Some((app, second))
+}
+
+fn no_background(c: &mut public_api::server::ServeConfig) {
+    c.delivery.background = false;
+    c.interview.background = false;
+}
+
+/// Sends `n` copies of one request, alternating between the two replicas, all at once.
+async fn race(app: &TestApp, second: &Server, n: usize, path: &str, body: Value, key: Option<&str>) -> Vec<Value> {
+    let bases = [app.base.clone(), format!("http://{}", second.local_addr())];
+    let mut tasks = JoinSet::new();
+    for i in 0..n {
+        let mut request = app.client.post(format!("{}{path}", bases[i % 2])).bearer_auth(&app.key).json(&body);
+        if let Some(key) = key {
+            request = request.header("Idempotency-Key", key);
+        }
+        tasks.spawn(async move {
+            let r = request.send().await.expect("response");
+            let status = r.status().as_u16();
+            json!({"status": status, "body": r.json::<Value>().await.unwrap_or(Value::Null)})
+        });
+    }
+    tasks.join_all().await
+}
+
+fn distinct_ids(responses: &[Value]) -> BTreeSet<String> {
+    responses.iter().filter_map(|r| r["body"]["id"].as_str().map(str::to_owned)).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replicas_take_turns_on_natural_keys_and_idempotency_keys() {
+    let Some((app, second)) = two_replicas(no_background).await else { return };
+
+    let job = json!({"title": "Driver", "external_id": "REQ-RACE"});
+    let answers = race(&app, &second, 16, "/v1/jobs", job, None).await;
+    assert!(answers.iter().all(|a| a["status"] == 201 || a["status"] == 200), "{answers:?}");
+    let jobs = distinct_ids(&answers);
+    assert_eq!(jobs.len(), 1, "one job per external_id across replicas: {jobs:?}");
+    let job_id = jobs.into_iter().next().unwrap();
+    assert_eq!(app.get("/v1/jobs?limit=100").await.expect(200)["data"].as_array().unwrap().len(), 1);
+
+    let mut body = application(&job_id);
+    body["external_id"] = json!("APP-RACE");
+    body["candidate"]["external_id"] = json!("CAND-RACE");
+    let answers = race(&app, &second, 16, "/v1/applications", body, None).await;
+    assert!(answers.iter().all(|a| a["status"] == 201 || a["status"] == 200), "{answers:?}");
+    assert_eq!(distinct_ids(&answers).len(), 1, "one application per external_id across replicas");
+    let candidates: BTreeSet<&str> = answers.iter().filter_map(|a| a["body"]["candidate_id"].as_str()).collect();
+    assert_eq!(candidates.len(), 1, "one candidate per external_id across replicas");
+
+    let answers = race(&app, &second, 16, "/v1/jobs", json!({"title": "Cook"}), Some("race-key-1")).await;
+    let created = distinct_ids(&answers);
+    assert_eq!(created.len(), 1, "one job for one Idempotency-Key, whichever replica ran it: {answers:?}");
+    for a in &answers {
+        assert!(a["status"] == 201 || (a["status"] == 409 && a["body"]["code"] == "idempotency_key_in_use"), "{a}");
+    }
+    let listed = app.get("/v1/jobs?limit=100").await.expect(200)["data"].as_array().unwrap().len();
+    assert_eq!(listed, 2, "the raced request ran once");
+    second.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replicas_claim_each_delivery_once() {
+    let Some((app, second)) = two_replicas(no_background).await else { return };
+    app.post("/v1/webhook-endpoints", json!({"url": "http://127.0.0.1:9/hook"})).await.expect(201);
+    // Each cancelled application queues one `application.status_changed`, due at once.
+    let job = app.job("REQ-1").await;
+    for _ in 0..120 {
+        let created = app.post("/v1/applications", application(&job)).await;
+        let id = created.expect(201)["id"].as_str().unwrap().to_owned();
+        app.post(&format!("/v1/applications/{id}/cancel"), json!({"reason": "test"})).await.expect(200);
+    }
+    let stores = [app.server.store(), second.store()];
+    let now = SystemClock.now();
+    let lease = now.checked_add(jiff::SignedDuration::from_mins(5)).unwrap();
+    let mut tasks = JoinSet::new();
+    for (i, store) in stores.iter().cycle().take(8).enumerate() {
+        let store = Arc::clone(store);
+        tasks.spawn(async move {
+            let mut mine = Vec::new();
+            loop {
+                let claimed = store.claim_deliveries(&format!("claimer-{i}"), now, lease, 7).await.expect("claim");
+                if claimed.is_empty() {
+                    return mine;
+                }
+                mine.extend(claimed.into_iter().map(|t| t.delivery_id));
+            }
+        });
+    }
+    let claims: Vec<Vec<String>> = tasks.join_all().await;
+    let total: usize = claims.iter().map(Vec::len).sum();
+    let distinct: BTreeSet<&String> = claims.iter().flatten().collect();
+    assert_eq!(distinct.len(), 120, "every due delivery was claimed");
+    assert_eq!(total, 120, "no delivery was claimed twice while its lease was live");
+    assert!(claims.iter().filter(|c| !c.is_empty()).count() > 1, "claimers ran side by side");
+    second.shutdown().await.unwrap();
+}
+
+/// Three `public-api serve` processes on one database and one receiver; 1,000 applications
+/// posted round-robin with zero interview delay; one replica killed with `kill -9` midway. Every
+/// event is delivered and verified, the ledger balances (every event in the store arrived),
+/// and a duplicate only ever repeats a `webhook-id` with the same bytes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replica_killed_midway_loses_no_event() {
+    use webhook_sim::receiver::script::{Count, Reply, Rule, Script};
+    use webhook_sim::receiver::{Filter, Receiver, ReceiverConfig};
+
+    let store = TestStore::new().await;
+    if !store.is_postgres() {
+        eprintln!("skipped: replicas share a PostgreSQL database; set {DATABASE_URL_VAR} to run this test");
+        return;
+    }
+    let receiver = Receiver::start(ReceiverConfig::new("whsec_dW5zZXQ=")).await.unwrap();
+    let (first, first_base, key) = crate::crash::spawn(&store);
+    let key = key.expect("the first replica bootstraps the empty database");
+    let (second, second_base, _) = crate::crash::spawn(&store);
+    let (third, third_base, _) = crate::crash::spawn(&store);
+    let mut children = Replicas([first, second, third]);
+    let bases = [first_base, second_base, third_base];
+    public_api::install_crypto_provider();
+    let client = reqwest::Client::builder().timeout(Duration::from_secs(10)).build().unwrap();
+    let post =
+        |base: &str, path: &str, body: Value| client.post(format!("{base}{path}")).bearer_auth(&key).json(&body).send();
+    let endpoint: Value = post(&bases[0], "/v1/webhook-endpoints", json!({"url": format!("{}/hook", receiver.url())}))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    receiver.set_secrets(&[endpoint["secret"].as_str().unwrap().to_owned()]).unwrap();
+    let job: Value = post(&bases[1], "/v1/jobs", json!({"title": "Driver", "external_id": "REQ-1"}))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let job_id = job["id"].as_str().unwrap().to_owned();
+
+    const APPLICATIONS: usize = 1000;
+    let mut posted = 0;
+    let mut next = 0;
+    let (mut slowed, mut killed) = (false, false);
+    let started = Instant::now();
+    while posted < APPLICATIONS {
+        if posted >= APPLICATIONS / 2 - 48 && !slowed {
+            slowed = true;
+            // Slow answers from here on keep deliveries in flight, so the replica about to die
+            // holds leases on deliveries it has sent and not yet recorded.
+            let slow = Reply { delay_ms: 300, ..Reply::default() };
+            receiver.set_script(Script {
+                rules: vec![Rule { count: Count::Request, then: Some(slow), ..Rule::default() }],
+                chaos: None,
+            });
+        }
+        if posted >= APPLICATIONS / 2 && !killed {
+            killed = true;
+            // Midway: the third replica dies with whatever it has claimed; the others take its
+            // work over when its leases expire.
+            children.0[2].kill().unwrap();
+            children.0[2].wait().unwrap();
+            receiver.set_script(Script::default());
+        }
+        let alive = if killed { 2 } else { 3 };
+        // Eight requests at a time, round-robin over the live replicas.
+        let batch: Vec<_> = (0..8.min(APPLICATIONS - posted))
+            .map(|i| {
+                let base = &bases[(next + i) % alive];
+                post(base, "/v1/applications", application(&job_id))
+            })
+            .collect();
+        next += batch.len();
+        for answer in join_all(batch).await {
+            let answer = answer.unwrap();
+            let status = answer.status();
+            assert_eq!(status, 201, "{}", answer.text().await.unwrap_or_default());
+            posted += 1;
+        }
+    }
+    assert!(killed);
+    eprintln!("{APPLICATIONS} applications posted in {:.1} s", started.elapsed().as_secs_f64());
+
+    // Each interview's last event; once all are in, the store makes no more events. Repeats
+    // count once.
+    let completed = Filter { accepted: Some(true), ..Filter::event_type("interview.completed") };
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let ids: BTreeSet<String> = receiver.matching(&completed).into_iter().filter_map(|d| d.webhook_id).collect();
+        if ids.len() == APPLICATIONS {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{} of {APPLICATIONS} interviews completed", ids.len());
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+
+    // The ledger: every event the store holds (read from a live replica) reaches the receiver.
+    let expected = events_in_store(&client, &bases[0], &key).await;
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let received = loop {
+        let received: BTreeSet<String> =
+            receiver.deliveries().iter().filter(|d| d.accepted()).filter_map(|d| d.webhook_id.clone()).collect();
+        if expected.is_subset(&received) {
+            break received;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{} of {} events delivered",
+            expected.intersection(&received).count(),
+            expected.len()
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    };
+    assert_eq!(received, expected, "nothing arrived that the store does not hold");
+    drop(children);
+    let messages = crate::support::assert_verified_and_redeliveries_identical(&receiver);
+    let attempts = receiver.deliveries().len();
+    eprintln!("{messages} events, {attempts} requests received ({} repeats)", attempts - messages);
+}
+
+/// The server processes, killed when the test ends, even by a failed assertion: a leftover
+/// server would keep its database connections.
+struct Replicas([std::process::Child; 3]);
+
+impl Drop for Replicas {
+    fn drop(&mut self) {
+        for child in &mut self.0 {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// Every event id in the store, from `GET /v1/webhook-deliveries` (one delivery per event here).
+async fn events_in_store(client: &reqwest::Client, base: &str, key: &str) -> BTreeSet<String> {
+    let mut ids = BTreeSet::new();
+    let mut cursor = String::new();
+    loop {
+        let page: Value = client
+            .get(format!("{base}/v1/webhook-deliveries?limit=100{cursor}"))
+            .bearer_auth(key)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        ids.extend(page["data"].as_array().unwrap().iter().map(|d| d["event_id"].as_str().unwrap().to_owned()));
+        match page["next_cursor"].as_str() {
+            Some(c) => cursor = format!("&cursor={c}"),
+            None => return ids,
+        }
+    }
+}
+
+/// Runs the futures side by side; their outputs in any order.
+async fn join_all<F: std::future::Future + Send + 'static>(futures: Vec<F>) -> Vec<F::Output>
+where
+    F::Output: Send + 'static,
+{
+    let mut set = JoinSet::new();
+    for f in futures {
+        set.spawn(f);
+    }
+    set.join_all().await
+}
