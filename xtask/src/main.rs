@@ -236,6 +236,7 @@ const STAGES: &[Stage] = &[
             env: &[("INSTA_SNAPSHOT_REFERENCES_FILE", SNAPSHOT_REFERENCES)],
         },
     },
+    Stage { name: "tests (pg)", run: Run::Check(postgres_tests) },
     Stage { name: "snapshots", run: Run::Check(unreferenced_snapshots) },
     Stage { name: "spec drift", run: Run::Command { program: "cargo", args: &["xtask", "spec", "--check"], env: &[] } },
     Stage { name: "breaking", run: Run::Command { program: "cargo", args: &["xtask", "breaking"], env: &[] } },
@@ -246,6 +247,58 @@ const STAGES: &[Stage] = &[
         run: Run::Command { program: "cargo", args: &["xtask", "bench", "--quick"], env: &[] },
     },
 ];
+
+/// Where the PostgreSQL test matrix runs unless `PUBLIC_API_TEST_DATABASE_URL` says otherwise.
+const DEFAULT_TEST_DATABASE_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
+
+/// The API tests again, on PostgreSQL: each test in a schema of its own in the database of
+/// `PUBLIC_API_TEST_DATABASE_URL` (default [`DEFAULT_TEST_DATABASE_URL`]). Where no server
+/// answers (or the variable is set empty) the stage is skipped, loudly: the README's test
+/// command must work on a machine with only the Rust toolchain.
+fn postgres_tests(root: &Path) -> Result<String, String> {
+    let url = std::env::var("PUBLIC_API_TEST_DATABASE_URL").unwrap_or_else(|_| DEFAULT_TEST_DATABASE_URL.to_owned());
+    let skipped = |why: String| {
+        eprintln!("\n*** ci: the PostgreSQL test matrix is SKIPPED: {why} ***\n");
+        Ok(format!("SKIPPED: {why}"))
+    };
+    if url.trim().is_empty() {
+        return skipped("PUBLIC_API_TEST_DATABASE_URL is set empty".into());
+    }
+    let Some(addr) = postgres_address(&url) else {
+        return Err(format!("PUBLIC_API_TEST_DATABASE_URL is not a postgres://user@host:port/db URL: {url}"));
+    };
+    let reachable = std::net::ToSocketAddrs::to_socket_addrs(&addr.as_str())
+        .ok()
+        .and_then(|mut a| a.next())
+        .is_some_and(|a| std::net::TcpStream::connect_timeout(&a, std::time::Duration::from_secs(3)).is_ok());
+    if !reachable {
+        return skipped(format!("no PostgreSQL answers at {addr}"));
+    }
+    let status = Command::new("cargo")
+        .args(["test", "--test", "api"])
+        .current_dir(root)
+        .env("CI", "true")
+        .env("PUBLIC_API_TEST_DATABASE_URL", &url)
+        .env("INSTA_SNAPSHOT_REFERENCES_FILE", root.join(SNAPSHOT_REFERENCES))
+        .status()
+        .map_err(|e| format!("cannot run cargo test: {e}"))?;
+    if status.success() {
+        Ok(format!("on {addr}"))
+    } else {
+        Err(format!("the API tests failed on PostgreSQL at {addr}"))
+    }
+}
+
+/// `host:port` of a `postgres://user@host:port/db` URL (port 5432 when absent).
+fn postgres_address(url: &str) -> Option<String> {
+    let rest = url.strip_prefix("postgres://").or_else(|| url.strip_prefix("postgresql://"))?;
+    let authority = rest.split(['/', '?']).next()?;
+    let host_port = authority.rsplit('@').next()?;
+    if host_port.is_empty() {
+        return None;
+    }
+    Some(if host_port.contains(':') { host_port.to_owned() } else { format!("{host_port}:5432") })
+}
 
 /// Fails on a snapshot file no test used (a renamed or deleted test left it behind) and on
 /// pending `.snap.new` files: insta's `--unreferenced=reject`, without needing cargo-insta.
