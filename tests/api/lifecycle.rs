@@ -232,3 +232,14 @@ async fn admin_commands_work_beside_a_running_server() {
         assert!(!ok && err.contains("in use"), "a second server is refused: {err}");
     }
 }
+
+#[tokio::test]
+async fn a_bad_or_unreachable_database_url_fails_clearly() {
+    let (ok, _, err) = run(&["--database-url", "postgres://nobody@127.0.0.1:1/x", "orgs", "list"]);
+    assert!(!ok && err.contains("cannot connect to the database at postgres://nobody@127.0.0.1:1/x"), "{err}");
+    assert!(err.contains("refused"), "says why: {err}");
+    let (ok, _, err) = run(&["--database-url", "mysql://x", "serve", "--addr", "127.0.0.1:0"]);
+    assert!(!ok && err.contains("not a PostgreSQL connection URL"), "{err}");
+    let (ok, _, err) = run(&["--database-url", "postgres://u:hunter2@127.0.0.1:1/x", "export"]);
+    assert!(!ok && !err.contains("hunter2") && err.contains("***"), "the password is not shown: {err}");
+}

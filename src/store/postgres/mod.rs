@@ -53,7 +53,11 @@ pub struct PostgresStore {
 pub(crate) fn pg_error(e: tokio_postgres::Error) -> StoreError {
     match e.as_db_error() {
         Some(db) => StoreError::Database(format!("{} (SQLSTATE {})", db.message(), db.code().code())),
-        None => StoreError::Database(e.to_string()),
+        // The driver's own text is terse ("error connecting to server"); the cause says why.
+        None => match std::error::Error::source(&e) {
+            Some(cause) => StoreError::Database(format!("{e}: {cause}")),
+            None => StoreError::Database(e.to_string()),
+        },
     }
 }
 
