@@ -425,12 +425,15 @@ pub async fn get_results(
     if !IdKind::Application.matches(&application_id) {
         return Err(application_not_found(&application_id));
     }
+    // Results first: they are committed with the application's final status, so the application
+    // read after them shows that status even when another server wrote them a moment ago.
+    let result = state.store.get_call_results(&principal.org_id, &application_id).await?;
     let app = state
         .store
         .get_application(&principal.org_id, &application_id)
         .await?
         .ok_or_else(|| application_not_found(&application_id))?;
-    let result = state.store.get_call_results(&principal.org_id, &application_id).await?.ok_or_else(|| {
+    let result = result.ok_or_else(|| {
         ApiError::new(
             StatusCode::NOT_FOUND,
             "results_not_ready",
