@@ -218,7 +218,9 @@ async fn kill_9_during_sustained_writes_loses_no_acknowledged_write_or_event() {
         }
     }
     let completed = Filter { accepted: Some(true), ..Filter::event_type("interview.completed") };
-    // Repeats (a delivery the killed process sent but had not recorded) count once.
+    // Wait by id, not by count: applications whose 201 was lost in the kill also get their
+    // interview, and on PostgreSQL a message the killed process sent is sent again (same
+    // webhook-id) once its lease expires.
     let deadline = Instant::now() + Duration::from_secs(60);
     let delivered: BTreeSet<String> = loop {
         let delivered: BTreeSet<String> = receiver

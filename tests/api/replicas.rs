@@ -208,18 +208,12 @@ async fn a_replica_killed_midway_loses_no_event() {
     assert!(killed);
     eprintln!("{APPLICATIONS} applications posted in {:.1} s", started.elapsed().as_secs_f64());
 
-    // Each interview's last event; once all are in, the store makes no more events. Repeats
-    // count once.
-    let completed = Filter { accepted: Some(true), ..Filter::event_type("interview.completed") };
-    let deadline = Instant::now() + Duration::from_secs(120);
-    loop {
-        let ids: BTreeSet<String> = receiver.matching(&completed).into_iter().filter_map(|d| d.webhook_id).collect();
-        if ids.len() == APPLICATIONS {
-            break;
-        }
-        assert!(Instant::now() < deadline, "{} of {APPLICATIONS} interviews completed", ids.len());
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
+    // Each interview's last event, each message once; once all are in, the store makes no more.
+    let completed =
+        Filter { accepted: Some(true), duplicate: Some(false), ..Filter::event_type("interview.completed") };
+    let completed = receiver.wait_matching(&completed, APPLICATIONS, Duration::from_secs(120)).await.unwrap();
+    let ids: BTreeSet<&str> = completed.iter().filter_map(|d| d.webhook_id.as_deref()).collect();
+    assert_eq!(ids.len(), APPLICATIONS, "one interview.completed per application");
 
     // The ledger: every event the store holds (read from a live replica) reaches the receiver.
     let expected = events_in_store(&client, &bases[0], &key).await;

@@ -122,6 +122,10 @@ pub struct Filter {
     /// Answered 2xx (`true`) or not (`false`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub accepted: Option<bool>,
+    /// A repeat of a message already answered 2xx (`true`) or not (`false`). With
+    /// `accepted: true`, `duplicate: false` matches each accepted message once.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duplicate: Option<bool>,
     /// Only deliveries after this sequence number.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub after_seq: Option<u64>,
@@ -138,6 +142,7 @@ impl Filter {
             && self.webhook_id.as_ref().is_none_or(|id| d.webhook_id.as_ref() == Some(id))
             && self.verified.is_none_or(|v| d.verified() == v)
             && self.accepted.is_none_or(|a| d.accepted() == a)
+            && self.duplicate.is_none_or(|x| d.duplicate == x)
             && self.after_seq.is_none_or(|s| d.seq > s)
     }
 }
