@@ -470,17 +470,20 @@ pub trait Store: Send + Sync + 'static {
         now: Timestamp,
         lease_until: Timestamp,
     ) -> Result<Option<DeliveryTask>, StoreError>;
-    /// Logs an attempt and moves its delivery on; releases the lease. A successful attempt also
-    /// ends its endpoint's failing streak, in the same write.
+    /// Logs an attempt by `owner` and moves its delivery on ([`rules::after_attempt`]): the lease
+    /// is released if `owner` still holds it, and a succeeded delivery stays succeeded. A
+    /// successful attempt also ends its endpoint's failing streak, in the same write.
     async fn finish_attempt(
         &self,
         delivery_id: &str,
+        owner: &str,
         attempt: DeliveryAttempt,
         outcome: AttemptOutcome,
         now: Timestamp,
     ) -> Result<(), StoreError>;
-    /// Puts a claimed delivery back, due at `at`, without counting an attempt.
-    async fn postpone_delivery(&self, delivery_id: &str, at: Timestamp) -> Result<(), StoreError>;
+    /// Puts a delivery that `owner` claimed back, due at `at`, without counting an attempt;
+    /// nothing happens if its lease has passed to another owner meanwhile.
+    async fn postpone_delivery(&self, delivery_id: &str, owner: &str, at: Timestamp) -> Result<(), StoreError>;
     async fn list_deliveries(&self, org_id: &str, query: DeliveryQuery) -> Result<Page<WebhookDelivery>, StoreError>;
     async fn get_delivery(
         &self,

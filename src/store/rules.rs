@@ -373,17 +373,36 @@ pub(crate) fn attempt_succeeded(outcome: &AttemptOutcome) -> bool {
     matches!(outcome, AttemptOutcome::Succeeded | AttemptOutcome::Manual { succeeded: true })
 }
 
-/// The delivery's new status and next attempt after an attempt; no status for a failed manual
-/// attempt, which leaves the delivery as it was.
-pub(crate) fn after_attempt(outcome: &AttemptOutcome) -> (Option<DeliveryStatus>, Option<Timestamp>) {
-    match outcome {
+/// What an attempt writes to its delivery, besides counting it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct AttemptWrite {
+    /// The new status and next attempt; `None` leaves both as they are.
+    pub status: Option<(DeliveryStatus, Option<Timestamp>)>,
+    /// Whether the lease is let go: only its holder lets go of it.
+    pub release_lease: bool,
+}
+
+/// The write for an attempt by `owner` on a delivery now in `current` status and leased by
+/// `lease_owner`. A failed manual attempt leaves the delivery as it was. A delivery that
+/// succeeded stays succeeded: an attempt that ends late (its lease expired and another replica
+/// sent the same message meanwhile) cannot undo a delivery. And a late attempt does not free
+/// the lease another replica now holds.
+pub(crate) fn after_attempt(
+    outcome: &AttemptOutcome,
+    current: DeliveryStatus,
+    lease_owner: Option<&str>,
+    owner: &str,
+) -> AttemptWrite {
+    let status = match outcome {
+        _ if current == DeliveryStatus::Succeeded => None,
         AttemptOutcome::Succeeded | AttemptOutcome::Manual { succeeded: true } => {
-            (Some(DeliveryStatus::Succeeded), None)
+            Some((DeliveryStatus::Succeeded, None))
         }
-        AttemptOutcome::RetryAt(at) => (Some(DeliveryStatus::Pending), Some(*at)),
-        AttemptOutcome::Failed => (Some(DeliveryStatus::Failed), None),
-        AttemptOutcome::Manual { succeeded: false } => (None, None),
-    }
+        AttemptOutcome::RetryAt(at) => Some((DeliveryStatus::Pending, Some(*at))),
+        AttemptOutcome::Failed => Some((DeliveryStatus::Failed, None)),
+        AttemptOutcome::Manual { succeeded: false } => None,
+    };
+    AttemptWrite { status, release_lease: lease_owner.is_none_or(|o| o == owner) }
 }
 
 /// The columns of a delivery row, as both stores keep them.

@@ -301,7 +301,7 @@ impl Dispatcher {
 
     async fn postpone(&self, task: &DeliveryTask, now: Timestamp, wait: SignedDuration) -> Result<bool, DispatchError> {
         let at = now.checked_add(wait).unwrap_or(now);
-        self.store.postpone_delivery(&task.delivery_id, at).await?;
+        self.store.postpone_delivery(&task.delivery_id, &self.owner, at).await?;
         Ok(false)
     }
 
@@ -377,7 +377,7 @@ impl Dispatcher {
             error: Some(why.to_owned()),
             response_body: None,
         };
-        self.store.finish_attempt(&task.delivery_id, attempt, AttemptOutcome::Failed, now).await?;
+        self.store.finish_attempt(&task.delivery_id, &self.owner, attempt, AttemptOutcome::Failed, now).await?;
         Ok(())
     }
 
@@ -424,7 +424,7 @@ impl Dispatcher {
             (AttemptTrigger::Manual, AttemptOutcome::Succeeded) => AttemptOutcome::Manual { succeeded: true },
             _ => outcome,
         };
-        self.store.finish_attempt(&task.delivery_id, attempt.clone(), outcome.clone(), now).await?;
+        self.store.finish_attempt(&task.delivery_id, &self.owner, attempt.clone(), outcome.clone(), now).await?;
         Ok(Attempted { attempt, outcome })
     }
 

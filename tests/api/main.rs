@@ -19,5 +19,6 @@ mod lifecycle;
 mod replicas;
 mod signing;
 mod spec;
+mod store;
 mod support;
 mod webhooks;

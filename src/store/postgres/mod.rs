@@ -1033,16 +1033,17 @@ impl Store for PostgresStore {
     async fn finish_attempt(
         &self,
         delivery_id: &str,
+        owner: &str,
         attempt: DeliveryAttempt,
         outcome: AttemptOutcome,
         now: Timestamp,
     ) -> Result<(), StoreError> {
-        in_transaction!(self, |tx| webhooks::finish_attempt(&tx, delivery_id, attempt, outcome, now).await?)
+        in_transaction!(self, |tx| webhooks::finish_attempt(&tx, delivery_id, owner, attempt, outcome, now).await?)
     }
 
-    async fn postpone_delivery(&self, delivery_id: &str, at: Timestamp) -> Result<(), StoreError> {
+    async fn postpone_delivery(&self, delivery_id: &str, owner: &str, at: Timestamp) -> Result<(), StoreError> {
         let client = self.client().await?;
-        webhooks::postpone(&client, delivery_id, at).await
+        webhooks::postpone(&client, delivery_id, owner, at).await
     }
 
     async fn list_deliveries(&self, org_id: &str, query: DeliveryQuery) -> Result<Page<WebhookDelivery>, StoreError> {

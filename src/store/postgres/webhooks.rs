@@ -276,10 +276,20 @@ pub(super) async fn claim_delivery(
 pub(super) async fn finish_attempt(
     c: &impl GenericClient,
     delivery_id: &str,
+    owner: &str,
     attempt: DeliveryAttempt,
     outcome: AttemptOutcome,
     now: Timestamp,
 ) -> Result<(), StoreError> {
+    let current =
+        query_opt(c, "SELECT status, lease_owner FROM webhook_deliveries WHERE id = $1 FOR UPDATE", &[&delivery_id])
+            .await?;
+    let Some(current) = current else {
+        return Err(StoreError::Internal(format!("no delivery {delivery_id} to record an attempt on")));
+    };
+    let status: String = current.get(0);
+    let lease_owner: Option<String> = current.get(1);
+    let status = DeliveryStatus::parse(&status).ok_or_else(|| StoreError::Internal(format!("status {status}")))?;
     execute(
         c,
         "INSERT INTO webhook_attempts (delivery_id, record) VALUES ($1, $2)",
@@ -296,35 +306,34 @@ pub(super) async fn finish_attempt(
         )
         .await?;
     }
-    let (status, next) = rules::after_attempt(&outcome);
-    match status {
-        Some(status) => {
-            execute(
-                c,
-                "UPDATE webhook_deliveries SET attempts = attempts + 1, status = $2, next_attempt_at = $3,
-                 lease_owner = NULL, lease_until = NULL, updated_at = $4 WHERE id = $1",
-                &[&delivery_id, &status.as_str(), &next.map(micros), &micros(now)],
-            )
-            .await?
-        }
-        None => {
-            execute(
-                c,
-                "UPDATE webhook_deliveries SET attempts = attempts + 1, lease_owner = NULL, lease_until = NULL,
-                 updated_at = $2 WHERE id = $1",
-                &[&delivery_id, &micros(now)],
-            )
-            .await?
-        }
+    let write = rules::after_attempt(&outcome, status, lease_owner.as_deref(), owner);
+    let (status, next) = match write.status {
+        Some((status, next)) => (Some(status.as_str()), next.map(micros)),
+        None => (None, None),
     };
+    execute(
+        c,
+        "UPDATE webhook_deliveries SET attempts = attempts + 1, status = COALESCE($2::text, status),
+         next_attempt_at = CASE WHEN $2::text IS NULL THEN next_attempt_at ELSE $3::bigint END,
+         lease_owner = CASE WHEN $4::boolean THEN NULL ELSE lease_owner END,
+         lease_until = CASE WHEN $4::boolean THEN NULL ELSE lease_until END, updated_at = $5 WHERE id = $1",
+        &[&delivery_id, &status, &next, &write.release_lease, &micros(now)],
+    )
+    .await?;
     Ok(())
 }
 
-pub(super) async fn postpone(c: &impl GenericClient, delivery_id: &str, at: Timestamp) -> Result<(), StoreError> {
+pub(super) async fn postpone(
+    c: &impl GenericClient,
+    delivery_id: &str,
+    owner: &str,
+    at: Timestamp,
+) -> Result<(), StoreError> {
     execute(
         c,
-        "UPDATE webhook_deliveries SET next_attempt_at = $2, lease_owner = NULL, lease_until = NULL WHERE id = $1",
-        &[&delivery_id, &micros(at)],
+        "UPDATE webhook_deliveries SET next_attempt_at = $2, lease_owner = NULL, lease_until = NULL
+         WHERE id = $1 AND lease_owner = $3",
+        &[&delivery_id, &micros(at), &owner],
     )
     .await
     .map(|_| ())

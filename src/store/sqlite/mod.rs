@@ -811,17 +811,18 @@ impl Store for SqliteStore {
     async fn finish_attempt(
         &self,
         delivery_id: &str,
+        owner: &str,
         attempt: DeliveryAttempt,
         outcome: AttemptOutcome,
         now: Timestamp,
     ) -> Result<(), StoreError> {
-        let id = delivery_id.to_owned();
-        self.engine.write(move |conn| webhooks::finish_attempt(conn, &id, attempt, outcome, now)).await
+        let (id, owner) = (delivery_id.to_owned(), owner.to_owned());
+        self.engine.write(move |conn| webhooks::finish_attempt(conn, &id, &owner, attempt, outcome, now)).await
     }
 
-    async fn postpone_delivery(&self, delivery_id: &str, at: Timestamp) -> Result<(), StoreError> {
-        let id = delivery_id.to_owned();
-        self.engine.write(move |conn| webhooks::postpone(conn, &id, at)).await
+    async fn postpone_delivery(&self, delivery_id: &str, owner: &str, at: Timestamp) -> Result<(), StoreError> {
+        let (id, owner) = (delivery_id.to_owned(), owner.to_owned());
+        self.engine.write(move |conn| webhooks::postpone(conn, &id, &owner, at)).await
     }
 
     async fn list_deliveries(&self, org_id: &str, query: DeliveryQuery) -> Result<Page<WebhookDelivery>, StoreError> {

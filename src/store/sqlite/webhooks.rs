@@ -269,39 +269,45 @@ pub(super) fn claim_delivery(
 pub(super) fn finish_attempt(
     conn: &Connection,
     delivery_id: &str,
+    owner: &str,
     attempt: DeliveryAttempt,
     outcome: AttemptOutcome,
     now: Timestamp,
 ) -> Result<(), StoreError> {
+    let current = conn
+        .prepare_cached("SELECT status, lease_owner FROM webhook_deliveries WHERE id = ?1")?
+        .query_row([delivery_id], |r| Ok((r.get::<_, String>(0)?, r.get::<_, Option<String>>(1)?)))
+        .optional()?;
+    let Some((status, lease_owner)) = current else {
+        return Err(StoreError::Internal(format!("no delivery {delivery_id} to record an attempt on")));
+    };
+    let status = DeliveryStatus::parse(&status).ok_or_else(|| StoreError::Internal(format!("status {status}")))?;
     conn.prepare_cached("INSERT INTO webhook_attempts (delivery_id, record) VALUES (?1, ?2)")?
         .execute(params![delivery_id, to_json(&attempt)?])?;
     if rules::attempt_succeeded(&outcome) {
         endpoint_succeeded(conn, delivery_id)?;
     }
-    let (status, next) = rules::after_attempt(&outcome);
-    let (status, next) = (status.map(DeliveryStatus::as_str), next.map(micros));
-    match status {
-        Some(status) => conn
-            .prepare_cached(
-                "UPDATE webhook_deliveries SET attempts = attempts + 1, status = ?2, next_attempt_at = ?3,
-                 lease_owner = NULL, lease_until = NULL, updated_at = ?4 WHERE id = ?1",
-            )?
-            .execute(params![delivery_id, status, next, micros(now)])?,
-        None => conn
-            .prepare_cached(
-                "UPDATE webhook_deliveries SET attempts = attempts + 1, lease_owner = NULL, lease_until = NULL,
-                 updated_at = ?2 WHERE id = ?1",
-            )?
-            .execute(params![delivery_id, micros(now)])?,
+    let write = rules::after_attempt(&outcome, status, lease_owner.as_deref(), owner);
+    let (status, next) = match write.status {
+        Some((status, next)) => (Some(status.as_str()), next.map(micros)),
+        None => (None, None),
     };
+    conn.prepare_cached(
+        "UPDATE webhook_deliveries SET attempts = attempts + 1, status = COALESCE(?2, status),
+         next_attempt_at = CASE WHEN ?2 IS NULL THEN next_attempt_at ELSE ?3 END,
+         lease_owner = CASE WHEN ?4 THEN NULL ELSE lease_owner END,
+         lease_until = CASE WHEN ?4 THEN NULL ELSE lease_until END, updated_at = ?5 WHERE id = ?1",
+    )?
+    .execute(params![delivery_id, status, next, write.release_lease, micros(now)])?;
     Ok(())
 }
 
-pub(super) fn postpone(conn: &Connection, delivery_id: &str, at: Timestamp) -> Result<(), StoreError> {
+pub(super) fn postpone(conn: &Connection, delivery_id: &str, owner: &str, at: Timestamp) -> Result<(), StoreError> {
     conn.prepare_cached(
-        "UPDATE webhook_deliveries SET next_attempt_at = ?2, lease_owner = NULL, lease_until = NULL WHERE id = ?1",
+        "UPDATE webhook_deliveries SET next_attempt_at = ?2, lease_owner = NULL, lease_until = NULL
+         WHERE id = ?1 AND lease_owner = ?3",
     )?
-    .execute(params![delivery_id, micros(at)])?;
+    .execute(params![delivery_id, micros(at), owner])?;
     Ok(())
 }
 
