@@ -452,7 +452,10 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<bool, StoreError>;
 
     // Webhook deliveries.
-    /// Claims up to `limit` pending deliveries that are due and not leased.
+    /// Claims up to `limit` pending deliveries that are due and not leased. A claimed delivery
+    /// is next due when its lease ends (its attempt is made again then if its outcome was never
+    /// recorded), so the search for due work passes over deliveries in flight instead of
+    /// reading through all of them on every claim.
     async fn claim_deliveries(
         &self,
         owner: &str,

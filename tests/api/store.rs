@@ -69,6 +69,8 @@ async fn a_delivery_is_claimed_again_only_after_its_lease_expires() {
     let test_store = TestStore::new().await;
     let (store, delivery) = one_delivery(&test_store).await;
     assert_eq!(claim(&store, "a", at(1), 10).await, [delivery.as_str()]);
+    let (shown, _) = store.get_delivery(ORG, &delivery).await.unwrap().expect("the delivery");
+    assert_eq!(shown.next_attempt_at, Some(at(11)), "if a's attempt is never recorded, it is made again then");
     assert!(claim(&store, "b", at(5), 10).await.is_empty(), "a's lease is live until at(11)");
     assert!(claim(&store, "b", at(10), 10).await.is_empty(), "a's lease is live until at(11)");
     assert_eq!(claim(&store, "b", at(11), 10).await, [delivery.as_str()], "a's lease ended: b takes the delivery over");

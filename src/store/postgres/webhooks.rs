@@ -242,7 +242,7 @@ pub(super) async fn claim_deliveries(
     limit: u32,
 ) -> Result<Vec<DeliveryTask>, StoreError> {
     let sql = format!(
-        "UPDATE webhook_deliveries d SET lease_owner = $1, lease_until = $2
+        "UPDATE webhook_deliveries d SET lease_owner = $1, lease_until = $2, next_attempt_at = $2
          FROM outbox o
          WHERE o.id = d.event_id AND d.id IN (
             SELECT id FROM webhook_deliveries

@@ -235,7 +235,7 @@ pub(super) fn claim_deliveries(
 ) -> Result<Vec<DeliveryTask>, StoreError> {
     let ids: Vec<String> = conn
         .prepare_cached(
-            "UPDATE webhook_deliveries SET lease_owner = ?1, lease_until = ?2
+            "UPDATE webhook_deliveries SET lease_owner = ?1, lease_until = ?2, next_attempt_at = ?2
              WHERE id IN (
                 SELECT id FROM webhook_deliveries
                 WHERE status = 'pending' AND next_attempt_at <= ?3 AND (lease_until IS NULL OR lease_until <= ?3)
