@@ -48,9 +48,10 @@ pub fn histogram() -> Histogram<u64> {
     Histogram::new_with_bounds(1, 600_000_000, 3).expect("valid histogram bounds")
 }
 
-/// Runs `connections` closed loops against `addr`; `make(n)` builds the n-th request.
+/// Runs `connections` closed loops, spread round-robin over `addrs` (the replicas of one
+/// server); `make(n)` builds the n-th request.
 pub async fn closed_loop(
-    addr: SocketAddr,
+    addrs: &[SocketAddr],
     connections: usize,
     stop: Stop,
     make: Arc<dyn Fn(u64) -> Request<Body> + Send + Sync>,
@@ -66,7 +67,8 @@ pub async fn closed_loop(
         Stop::After(_) => u64::MAX,
     };
     let mut tasks = Vec::new();
-    for _ in 0..connections {
+    for i in 0..connections {
+        let addr = addrs[i % addrs.len().max(1)];
         let (counter, make) = (Arc::clone(&counter), Arc::clone(&make));
         tasks.push(tokio::spawn(async move {
             let mut latency = histogram();

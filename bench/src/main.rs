@@ -4,6 +4,7 @@
 
 mod load;
 mod server;
+mod store;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
@@ -20,6 +21,7 @@ use serde_json::{Value, json};
 
 use load::{Body, Stop, closed_loop};
 use server::ServerProcess;
+use store::{Backend, BenchStore};
 
 #[derive(Debug, Parser)]
 #[command(name = "public-api-bench", about = "Benchmarks of the Public API server and the webhook simulator.")]
@@ -30,9 +32,16 @@ struct Args {
     /// The directory with the `public-api` and `webhook-sim` binaries to measure.
     #[arg(long)]
     bin_dir: PathBuf,
-    /// Where to write the report.
+    /// Where to write the report: `report.json`, or `report-postgres.json` for `--store postgres`.
     #[arg(long)]
-    out: PathBuf,
+    out_dir: PathBuf,
+    /// The store to measure. On PostgreSQL the pipeline also runs with two replicas.
+    #[arg(long, value_enum, default_value_t = Backend::Sqlite)]
+    store: Backend,
+    /// The database for `--store postgres`. Each store of the run is a schema made in it for the
+    /// run and dropped after.
+    #[arg(long, env = "PUBLIC_API_BENCH_DATABASE_URL", default_value = "postgres://postgres@127.0.0.1:5432/test")]
+    database_url: String,
     /// Run only the webhook pipeline (for working on it).
     #[arg(long)]
     only_pipeline: bool,
@@ -116,19 +125,27 @@ async fn main() -> std::process::ExitCode {
         }
     }
     print_table(&report);
+    let store = match args.store {
+        Backend::Sqlite => "sqlite",
+        Backend::Postgres => "postgres",
+    };
     let json = json!({
         "mode": if args.quick { "quick" } else { "full" },
+        "store": store,
         "cores": std::thread::available_parallelism().map_or(0, |n| n.get()),
         "rows": report.rows,
     });
-    if let Some(dir) = args.out.parent() {
-        let _ = std::fs::create_dir_all(dir);
-    }
-    if let Err(e) = std::fs::write(&args.out, serde_json::to_string_pretty(&json).unwrap_or_default()) {
-        eprintln!("error: cannot write {}: {e}", args.out.display());
+    let out = args.out_dir.join(if args.store == Backend::Sqlite {
+        "report.json".into()
+    } else {
+        format!("report-{store}.json")
+    });
+    let _ = std::fs::create_dir_all(&args.out_dir);
+    if let Err(e) = std::fs::write(&out, serde_json::to_string_pretty(&json).unwrap_or_default()) {
+        eprintln!("error: cannot write {}: {e}", out.display());
         return std::process::ExitCode::FAILURE;
     }
-    println!("report written to {}", args.out.display());
+    println!("report written to {}", out.display());
     std::process::ExitCode::SUCCESS
 }
 
@@ -136,23 +153,34 @@ async fn run(args: &Args, plan: &Plan, report: &mut Report) -> Result<(), String
     let public_api = args.bin_dir.join("public-api");
     let webhook_sim = args.bin_dir.join("webhook-sim");
     let scratch = tempfile::tempdir().map_err(|e| format!("cannot make a scratch dir: {e}"))?;
-    let data = scratch.path().join("data");
-    std::fs::create_dir_all(&data).map_err(|e| e.to_string())?;
+    // SQLite's server owns its data dir, so the pipeline can only run with several replicas on PostgreSQL.
+    let replica_counts: &[usize] = if args.store == Backend::Postgres { &[1, 2] } else { &[1] };
     if args.only_pipeline {
-        return pipeline(&public_api, scratch.path(), plan, report).await;
+        for &replicas in replica_counts {
+            pipeline(&public_api, args, scratch.path(), replicas, plan, report).await?;
+        }
+        return Ok(());
     }
 
-    // The disk's own flush rate, measured in the data dir first.
-    let flushes = flush_rate(&data, plan.phase.min(Duration::from_secs(2)))?;
-    report.add("data disk: 4 KiB write + fdatasync", flushes, "/s", "the flush rate durable commits face".into(), None);
+    // The disk's own flush rate, measured first beside where the store commits.
+    let (flush_dir, flush_note) = store::flush_dir(args.store, &args.database_url, scratch.path()).await;
+    let flushes = flush_rate(&flush_dir, plan.phase.min(Duration::from_secs(2)))?;
+    report.add(
+        "data disk: 4 KiB write + fdatasync",
+        flushes,
+        "/s",
+        format!("{flush_note}; the flush rate durable commits face"),
+        None,
+    );
 
     // Interviews are put off for a day so that the API figures measure the API alone.
     let api_args = ["--interview-delay", "86400"];
-    let server = ServerProcess::start(&public_api, &data, &api_args)?;
+    let store = BenchStore::create(args.store, &args.database_url, scratch.path(), "api").await?;
+    let server = ServerProcess::start(&public_api, store.args(), &api_args)?;
     let key = server.key.clone().ok_or("the first start printed no key")?;
     let auth = Arc::new(format!("Bearer {key}"));
 
-    let ceiling = closed_loop(server.addr, plan.connections, Stop::After(plan.phase), get("/healthz", None)).await;
+    let ceiling = closed_loop(&[server.addr], plan.connections, Stop::After(plan.phase), get("/healthz", None)).await;
     report.add(
         "ceiling: GET /healthz",
         ceiling.per_second(),
@@ -175,7 +203,7 @@ async fn run(args: &Args, plan: &Plan, report: &mut Report) -> Result<(), String
             json!({"title": "Delivery Driver", "external_id": format!("BENCH-{n}"), "location": "Bristol, UK"}),
         )
     });
-    let writes = closed_loop(server.addr, 64, Stop::After(plan.phase), Arc::clone(&post_jobs)).await;
+    let writes = closed_loop(&[server.addr], 64, Stop::After(plan.phase), Arc::clone(&post_jobs)).await;
     let ratio = writes.per_second() / flushes;
     report.add(
         "POST /v1/jobs, durable, 64 conns",
@@ -196,7 +224,7 @@ async fn run(args: &Args, plan: &Plan, report: &mut Report) -> Result<(), String
         let counter_base = made;
         let post_more = Arc::clone(&post_jobs);
         let fill: Arc<dyn Fn(u64) -> Request<Body> + Send + Sync> = Arc::new(move |n| post_more(counter_base + n));
-        let filled = closed_loop(server.addr, 64, Stop::Count(plan.jobs - made), fill).await;
+        let filled = closed_loop(&[server.addr], 64, Stop::Count(plan.jobs - made), fill).await;
         if filled.failures > 0 {
             return Err(format!("{} job writes failed while filling the store", filled.failures));
         }
@@ -208,7 +236,7 @@ async fn run(args: &Args, plan: &Plan, report: &mut Report) -> Result<(), String
         let id = &ids_for_get[(n.wrapping_mul(2_654_435_761) % ids_for_get.len() as u64) as usize];
         request("GET", &format!("/v1/jobs/{id}"), Some(&get_auth), Bytes::new())
     });
-    let reads = closed_loop(server.addr, plan.connections, Stop::After(plan.phase), Arc::clone(&get_job)).await;
+    let reads = closed_loop(&[server.addr], plan.connections, Stop::After(plan.phase), Arc::clone(&get_job)).await;
     let share = reads.per_second() / ceiling.per_second();
     report.add(
         &format!("GET /v1/jobs/{{id}}, {} jobs", ids.len()),
@@ -232,7 +260,7 @@ async fn run(args: &Args, plan: &Plan, report: &mut Report) -> Result<(), String
         let job = &app_ids[(n % app_ids.len() as u64) as usize];
         post("/v1/applications", &app_auth, application(job, &format!("BENCH-APP-{n}")))
     });
-    let apps = closed_loop(server.addr, 64, Stop::Count(plan.applications), post_app).await;
+    let apps = closed_loop(&[server.addr], 64, Stop::Count(plan.applications), post_app).await;
     report.add(
         "POST /v1/applications, durable, 64 conns",
         apps.per_second(),
@@ -251,7 +279,7 @@ async fn run(args: &Args, plan: &Plan, report: &mut Report) -> Result<(), String
     server.stop();
 
     let started = Instant::now();
-    let server = ServerProcess::start(&public_api, &data, &api_args)?;
+    let server = ServerProcess::start(&public_api, store.args(), &api_args)?;
     wait_ready(&server.base).await?;
     let ready = started.elapsed();
     report.add(
@@ -261,7 +289,7 @@ async fn run(args: &Args, plan: &Plan, report: &mut Report) -> Result<(), String
         "from spawn to the first 200 from /readyz".into(),
         Some(("under 1 s".into(), ready < Duration::from_secs(1))),
     );
-    let after = closed_loop(server.addr, plan.connections, Stop::After(plan.phase), get_job).await;
+    let after = closed_loop(&[server.addr], plan.connections, Stop::After(plan.phase), get_job).await;
     let (rss, peak) = server.memory_mib();
     report.add(
         "resident memory after start-up and a read load",
@@ -271,23 +299,44 @@ async fn run(args: &Args, plan: &Plan, report: &mut Report) -> Result<(), String
         Some(("under 200 MB".into(), peak * 1.048_576 < 200.0)),
     );
     server.stop();
+    drop(store);
 
-    pipeline(&public_api, scratch.path(), plan, report).await?;
+    for &replicas in replica_counts {
+        pipeline(&public_api, args, scratch.path(), replicas, plan, report).await?;
+    }
     receiver_alone(&webhook_sim, scratch.path(), plan, report).await?;
     Ok(())
 }
 
-/// Applications in with zero interview delay, webhooks out to the simulator's receiver.
-async fn pipeline(public_api: &Path, scratch: &Path, plan: &Plan, report: &mut Report) -> Result<(), String> {
+/// Applications in with zero interview delay, webhooks out to the simulator's receiver, through
+/// `replicas` servers on one store (applications and connections spread round-robin over them).
+async fn pipeline(
+    public_api: &Path,
+    args: &Args,
+    scratch: &Path,
+    replicas: usize,
+    plan: &Plan,
+    report: &mut Report,
+) -> Result<(), String> {
     use webhook_sim::receiver::{Filter, Receiver, ReceiverConfig};
-    let data = scratch.join("pipeline");
-    std::fs::create_dir_all(&data).map_err(|e| e.to_string())?;
-    let server = ServerProcess::start(
-        public_api,
-        &data,
-        &["--interview-delay", "0", "--interview-outcomes", "completed=1", "--webhook-allow-cidr", "127.0.0.1/32"],
-    )?;
+    let store = BenchStore::create(args.store, &args.database_url, scratch, &format!("pipeline{replicas}")).await?;
+    let server_args =
+        ["--interview-delay", "0", "--interview-outcomes", "completed=1", "--webhook-allow-cidr", "127.0.0.1/32"];
+    // The first replica makes the organisation and prints its key; the others join it.
+    let server = ServerProcess::start(public_api, store.args(), &server_args)?;
     let key = server.key.clone().ok_or("no key")?;
+    let mut servers = vec![server];
+    for _ in 1..replicas {
+        servers.push(ServerProcess::start(public_api, store.args(), &server_args)?);
+    }
+    let addrs: Vec<SocketAddr> = servers.iter().map(|s| s.addr).collect();
+    let bases: Vec<String> = servers.iter().map(|s| s.base.clone()).collect();
+    let server = &servers[0];
+    let label = match (args.store, replicas) {
+        (Backend::Sqlite, _) => String::new(),
+        (Backend::Postgres, 1) => ", 1 replica".into(),
+        (Backend::Postgres, n) => format!(", {n} replicas"),
+    };
     let receiver = Receiver::start(ReceiverConfig::new(SECRET_PLACEHOLDER)).await.map_err(|e| e.to_string())?;
     let client = reqwest::Client::builder().no_proxy().build().map_err(|e| e.to_string())?;
     let endpoint = json!({"url": format!("{}/hook", receiver.url())});
@@ -306,7 +355,7 @@ async fn pipeline(public_api: &Path, scratch: &Path, plan: &Plan, report: &mut R
     for n in 0..count {
         ticker.tick().await;
         let request = client
-            .post(format!("{}/v1/applications", server.base))
+            .post(format!("{}/v1/applications", bases[n as usize % bases.len()]))
             .bearer_auth(&key)
             .json(&application(&job_id, &format!("STEADY-{n}")));
         posts.push(tokio::spawn(async move { request.send().await.map(|r| r.status().as_u16()).unwrap_or(0) }));
@@ -329,7 +378,7 @@ async fn pipeline(public_api: &Path, scratch: &Path, plan: &Plan, report: &mut R
     }
     let p99 = latency.value_at_quantile(0.99) as f64 / 1000.0;
     report.add(
-        &format!("enqueue to receipt at {} applications/s", plan.pipeline_rate),
+        &format!("enqueue to receipt at {} applications/s{label}", plan.pipeline_rate),
         p99,
         "ms p99",
         format!("p50 {:.1} ms over {} deliveries", latency.value_at_quantile(0.5) as f64 / 1000.0, latency.len()),
@@ -343,7 +392,7 @@ async fn pipeline(public_api: &Path, scratch: &Path, plan: &Plan, report: &mut R
     let burst_job = job_id.clone();
     let post_app: Arc<dyn Fn(u64) -> Request<Body> + Send + Sync> =
         Arc::new(move |n| post("/v1/applications", &burst_auth, application(&burst_job, &format!("BURST-{n}"))));
-    let burst = closed_loop(server.addr, 16, Stop::Count(plan.burst_applications), post_app).await;
+    let burst = closed_loop(&addrs, 16, Stop::Count(plan.burst_applications), post_app).await;
     if burst.failures > 0 {
         return Err(format!("{} application POSTs failed in the burst", burst.failures));
     }
@@ -358,7 +407,7 @@ async fn pipeline(public_api: &Path, scratch: &Path, plan: &Plan, report: &mut R
     let seconds = last.duration_since(started_at).as_secs_f64().max(1e-3);
     let rate = phase.len() as f64 / seconds;
     report.add(
-        "webhook deliveries, verified, sustained",
+        &format!("webhook deliveries, verified, sustained{label}"),
         rate,
         "/s",
         format!(
@@ -369,8 +418,11 @@ async fn pipeline(public_api: &Path, scratch: &Path, plan: &Plan, report: &mut R
         ),
         Some(("at least 1,000/s".into(), rate >= 1000.0)),
     );
-    server.stop();
+    for server in servers {
+        server.stop();
+    }
     drop(receiver);
+    drop(store);
     Ok(())
 }
 
@@ -480,7 +532,7 @@ async fn receiver_alone(webhook_sim: &Path, scratch: &Path, plan: &Plan, report:
         }
         builder.body(Full::new(body.clone())).unwrap_or_default()
     });
-    let outcome = closed_loop(addr, plan.connections, Stop::After(plan.phase), make).await;
+    let outcome = closed_loop(&[addr], plan.connections, Stop::After(plan.phase), make).await;
     let summary: Value = reqwest::get(format!("http://{addr}/_sim/summary"))
         .await
         .map_err(|e| e.to_string())?

@@ -1,6 +1,7 @@
 //! The server under test, as its own process: started from its binary on a free loopback port,
 //! its address and key read from the start-up banner, stopped with SIGTERM.
 
+use std::ffi::OsString;
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::Path;
@@ -11,16 +12,23 @@ pub struct ServerProcess {
     child: Child,
     pub addr: SocketAddr,
     pub base: String,
-    /// The key printed on the first start of a data dir.
+    /// The key printed on the first start of a store.
     pub key: Option<String>,
 }
 
 impl ServerProcess {
-    /// Starts `bin serve` on `data_dir` with `args` and waits until it listens.
-    pub fn start(bin: &Path, data_dir: &Path, args: &[&str]) -> Result<ServerProcess, String> {
-        let mut child = Command::new(bin)
-            .arg("--data-dir")
-            .arg(data_dir)
+    /// Starts `bin serve` on the store that `store_args` select, with `args`, and waits until it
+    /// listens. The bench's own `PUBLIC_API_*` variables are not passed on: only the arguments
+    /// decide what is measured.
+    pub fn start(bin: &Path, store_args: &[OsString], args: &[&str]) -> Result<ServerProcess, String> {
+        let mut command = Command::new(bin);
+        for (name, _) in std::env::vars_os() {
+            if name.to_string_lossy().starts_with("PUBLIC_API_") {
+                command.env_remove(name);
+            }
+        }
+        let mut child = command
+            .args(store_args)
             .args(["serve", "--addr", "127.0.0.1:0", "--rate-limit", "0"])
             .args(args)
             .env("PUBLIC_API_LOG", "warn")

@@ -4,7 +4,8 @@
 //! - `cargo xtask validate-spec`: openapi-spec-validator and redocly lint on `spec/openapi.json`.
 //! - `cargo xtask schemathesis`: Schemathesis against a live server (xtask/src/live.rs).
 //! - `cargo xtask breaking [--base REF]`: the breaking-change gate (xtask/src/breaking.rs).
-//! - `cargo xtask bench [--quick]`: the benchmarks (bench/), release build; `--quick` is a smoke run.
+//! - `cargo xtask bench [--quick] [--store postgres]`: the benchmarks (bench/), release build;
+//!   `--quick` is a smoke run; other flags go to the bench (`cargo xtask bench --help`).
 //! - `cargo xtask ci`: everything CI runs, stage by stage, stopping at the first failure.
 
 mod breaking;
@@ -23,8 +24,7 @@ fn main() -> ExitCode {
         ["spec", "--check"] => spec_check(),
         ["ci"] => ci(),
         ["validate-spec"] => validate_spec(),
-        ["bench"] => bench(false),
-        ["bench", "--quick"] => bench(true),
+        ["bench", flags @ ..] => bench(flags),
         ["schemathesis"] => match live::run(&project_root()) {
             Ok(note) => {
                 println!("schemathesis: no failures {note}");
@@ -39,7 +39,7 @@ fn main() -> ExitCode {
         ["breaking", "--base", base] => breaking_gate(base),
         _ => {
             eprintln!(
-                "usage: cargo xtask spec [--check] | validate-spec | schemathesis | breaking [--base REF] | bench [--quick] | ci"
+                "usage: cargo xtask spec [--check] | validate-spec | schemathesis | breaking [--base REF] | bench [--quick] [--store postgres] | ci"
             );
             ExitCode::from(2)
         }
@@ -166,11 +166,13 @@ fn breaking_gate(base: &str) -> ExitCode {
     ExitCode::FAILURE
 }
 
-/// Builds the server, the simulator and the bench, then runs the bench; its report goes to
-/// `target/bench/report.json`. The full run uses the release profile; `--quick` (a smoke test of
-/// the bench itself, run by CI) uses the debug build the tests already made.
-fn bench(quick: bool) -> ExitCode {
+/// Builds the server, the simulator and the bench, then runs the bench with `flags`; its report
+/// goes to `target/bench/report.json` (`report-postgres.json` for `--store postgres`). The full
+/// run uses the release profile; `--quick` (a smoke test of the bench itself, run by CI) uses the
+/// debug build the tests already made.
+fn bench(flags: &[&str]) -> ExitCode {
     let root = project_root();
+    let quick = flags.contains(&"--quick");
     let (profile, dir) = if quick { ("dev", "target/debug") } else { ("release", "target/release") };
     let built = Command::new("cargo")
         .args([
@@ -192,10 +194,7 @@ fn bench(quick: bool) -> ExitCode {
         return ExitCode::FAILURE;
     }
     let mut run = Command::new(root.join(dir).join("public-api-bench"));
-    run.arg("--bin-dir").arg(root.join(dir)).arg("--out").arg(root.join("target/bench/report.json"));
-    if quick {
-        run.arg("--quick");
-    }
+    run.arg("--bin-dir").arg(root.join(dir)).arg("--out-dir").arg(root.join("target/bench")).args(flags);
     match run.current_dir(&root).status() {
         Ok(s) if s.success() => ExitCode::SUCCESS,
         _ => ExitCode::FAILURE,
@@ -246,23 +245,20 @@ const STAGES: &[Stage] = &[
         name: "bench smoke",
         run: Run::Command { program: "cargo", args: &["xtask", "bench", "--quick"], env: &[] },
     },
+    Stage { name: "bench smoke (pg)", run: Run::Check(postgres_bench_smoke) },
 ];
 
 /// Where the PostgreSQL test matrix runs unless `PUBLIC_API_TEST_DATABASE_URL` says otherwise.
 const DEFAULT_TEST_DATABASE_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
 
-/// The API tests again, on PostgreSQL: each test in a schema of its own in the database of
-/// `PUBLIC_API_TEST_DATABASE_URL` (default [`DEFAULT_TEST_DATABASE_URL`]). Where no server
-/// answers (or the variable is set empty) the stage is skipped, loudly: the README's test
-/// command must work on a machine with only the Rust toolchain.
-fn postgres_tests(root: &Path) -> Result<String, String> {
+/// The PostgreSQL the `(pg)` stages use: `PUBLIC_API_TEST_DATABASE_URL` (default
+/// [`DEFAULT_TEST_DATABASE_URL`]) and its `host:port`; `Ok(Err(why))` when they are skipped,
+/// because no server answers or the variable is set empty. The README's test command must work
+/// on a machine with only the Rust toolchain, so a missing server skips, loudly, not fails.
+fn ci_postgres() -> Result<Result<(String, String), String>, String> {
     let url = std::env::var("PUBLIC_API_TEST_DATABASE_URL").unwrap_or_else(|_| DEFAULT_TEST_DATABASE_URL.to_owned());
-    let skipped = |why: String| {
-        eprintln!("\n*** ci: the PostgreSQL test matrix is SKIPPED: {why} ***\n");
-        Ok(format!("SKIPPED: {why}"))
-    };
     if url.trim().is_empty() {
-        return skipped("PUBLIC_API_TEST_DATABASE_URL is set empty".into());
+        return Ok(Err("PUBLIC_API_TEST_DATABASE_URL is set empty".into()));
     }
     let Some(addr) = postgres_address(&url) else {
         return Err(format!("PUBLIC_API_TEST_DATABASE_URL is not a postgres://user@host:port/db URL: {url}"));
@@ -272,8 +268,22 @@ fn postgres_tests(root: &Path) -> Result<String, String> {
         .and_then(|mut a| a.next())
         .is_some_and(|a| std::net::TcpStream::connect_timeout(&a, std::time::Duration::from_secs(3)).is_ok());
     if !reachable {
-        return skipped(format!("no PostgreSQL answers at {addr}"));
+        return Ok(Err(format!("no PostgreSQL answers at {addr}")));
     }
+    Ok(Ok((url, addr)))
+}
+
+fn skipped(what: &str, why: String) -> Result<String, String> {
+    eprintln!("\n*** ci: {what} is SKIPPED: {why} ***\n");
+    Ok(format!("SKIPPED: {why}"))
+}
+
+/// The API tests again, on PostgreSQL: each test in a schema of its own.
+fn postgres_tests(root: &Path) -> Result<String, String> {
+    let (url, addr) = match ci_postgres()? {
+        Ok(found) => found,
+        Err(why) => return skipped("the PostgreSQL test matrix", why),
+    };
     let status = Command::new("cargo")
         .args(["test", "--test", "api"])
         .current_dir(root)
@@ -287,6 +297,23 @@ fn postgres_tests(root: &Path) -> Result<String, String> {
     } else {
         Err(format!("the API tests failed on PostgreSQL at {addr}"))
     }
+}
+
+/// The bench's smoke run on PostgreSQL (its stores are schemas made and dropped in the database).
+fn postgres_bench_smoke(root: &Path) -> Result<String, String> {
+    let (url, addr) = match ci_postgres()? {
+        Ok(found) => found,
+        Err(why) => return skipped("the bench smoke run on PostgreSQL", why),
+    };
+    let status = Command::new("cargo")
+        .args(["xtask", "bench", "--quick", "--store", "postgres"])
+        .current_dir(root)
+        .env("CI", "true")
+        .env("PUBLIC_API_BENCH_DATABASE_URL", &url)
+        .env_remove("PUBLIC_API_TEST_DATABASE_URL")
+        .status()
+        .map_err(|e| format!("cannot run cargo xtask bench: {e}"))?;
+    if status.success() { Ok(format!("on {addr}")) } else { Err(format!("the bench failed on PostgreSQL at {addr}")) }
 }
 
 /// `host:port` of a `postgres://user@host:port/db` URL (port 5432 when absent).
@@ -353,9 +380,9 @@ fn ci() -> ExitCode {
         };
         let seconds = t.elapsed().as_secs_f64();
         match outcome {
-            Ok(note) => println!("ci: {:<12} ok      {seconds:>7.1} s {note}", stage.name),
+            Ok(note) => println!("ci: {:<16} ok      {seconds:>7.1} s {note}", stage.name),
             Err(why) => {
-                println!("ci: {:<12} FAILED  {seconds:>7.1} s", stage.name);
+                println!("ci: {:<16} FAILED  {seconds:>7.1} s", stage.name);
                 for line in why.lines() {
                     println!("ci:   {line}");
                 }
