@@ -4,9 +4,10 @@
 //! process's work is picked up again (the same `webhook-id`, a fresh timestamp and signature).
 //! Each attempt runs in its own task, so a slow or dead endpoint holds only its own
 //! deliveries. Per-endpoint rate limits are enforced by postponing deliveries that would exceed
-//! them; at an endpoint's concurrency cap a few claimed attempts wait in memory for a free slot
-//! (a bounded number, so a slow endpoint cannot take every slot of the process) and the rest
-//! are postponed. Redirects are not followed, 410 disables the
+//! them; at an endpoint's concurrency cap claimed attempts wait in memory for a free slot. An
+//! endpoint with a full queue is left out of the next claims (its deliveries stay in the store,
+//! for this process later or another replica now), so a slow endpoint cannot take every slot of
+//! the process, and work is never claimed only to be put back. Redirects are not followed, 410 disables the
 //! endpoint, `Retry-After` is honoured within bounds, and an endpoint that fails without a
 //! single success for `disable_after` is disabled. Time comes from the injected [`Clock`];
 //! tests drive [`Dispatcher::run_due`] with a manual clock instead of sleeping.
@@ -49,7 +50,9 @@ pub struct DeliveryConfig {
     pub disable_after: SignedDuration,
     /// Attempts in flight to one endpoint at once.
     pub concurrency_per_endpoint: usize,
-    /// Attempts in flight in this process at once.
+    /// Attempts in flight in this process at once, those waiting for their endpoint included.
+    /// Above an endpoint's full queue (`concurrency_per_endpoint` × 9) plus one claim (256), a
+    /// slow endpoint always leaves slots for the others.
     pub max_in_flight: usize,
     /// Which addresses may receive webhooks.
     pub policy: UrlPolicy,
@@ -102,16 +105,17 @@ pub fn parse_schedule(text: &str) -> Result<Vec<SignedDuration>, String> {
         .collect()
 }
 
-/// Per-endpoint limits in this process.
 /// How long a claimed attempt may wait in memory for its endpoint's concurrency permit.
 const QUEUE_WAIT: Duration = Duration::from_secs(5);
-/// Attempts that may wait in memory per concurrency permit of an endpoint.
+/// Attempts waiting in memory per concurrency permit of an endpoint at which the endpoint is
+/// left out of claims. A claim made just below it can add up to one claim's worth more.
 const QUEUED_PER_PERMIT: usize = 8;
 
 enum Admission {
     Now(OwnedSemaphorePermit),
     /// Wait for a permit of this semaphore; the guard holds the place in the queue.
     Queue(Arc<Semaphore>, QueuedGuard),
+    /// The endpoint's rate limit: try again after this long.
     Later(SignedDuration),
 }
 
@@ -209,13 +213,29 @@ impl Dispatcher {
         now.checked_add(lease).unwrap_or(now)
     }
 
+    /// Endpoints whose in-memory queue is full: the next claims leave their deliveries alone.
+    fn full_endpoints(&self) -> Vec<String> {
+        let gates = self.gates.lock().unwrap_or_else(|p| p.into_inner());
+        gates.iter().filter(|(_, gate)| self.queue_full(gate)).map(|(id, _)| id.clone()).collect()
+    }
+
+    fn is_full(&self, endpoint_id: &str) -> bool {
+        let gates = self.gates.lock().unwrap_or_else(|p| p.into_inner());
+        gates.get(endpoint_id).is_some_and(|gate| self.queue_full(gate))
+    }
+
+    fn queue_full(&self, gate: &Gate) -> bool {
+        let cap = self.config.concurrency_per_endpoint.max(1) * QUEUED_PER_PERMIT;
+        gate.queued.load(std::sync::atomic::Ordering::SeqCst) >= cap
+    }
+
     /// Sends every delivery that is due now and waits for the attempts; returns how many ran.
     /// Deliveries postponed by a limit do not count.
     pub async fn run_due(self: &Arc<Self>) -> Result<usize, DispatchError> {
         let mut ran = 0;
         loop {
             let now = self.clock.now();
-            let tasks = self.store.claim_deliveries(&self.owner, now, self.lease_until(now), 128).await?;
+            let tasks = self.store.claim_deliveries(&self.owner, now, self.lease_until(now), 128, &[]).await?;
             if tasks.is_empty() {
                 return Ok(ran);
             }
@@ -238,19 +258,26 @@ impl Dispatcher {
             let free = self.in_flight.available_permits();
             if free > 0 {
                 let now = self.clock.now();
-                match self.store.claim_deliveries(&self.owner, now, self.lease_until(now), free.min(256) as u32).await {
+                let full = self.full_endpoints();
+                let limit = free.min(256) as u32;
+                match self.store.claim_deliveries(&self.owner, now, self.lease_until(now), limit, &full).await {
                     Ok(tasks) => {
                         let claimed = tasks.len();
                         for task in tasks {
                             let Ok(permit) = Arc::clone(&self.in_flight).try_acquire_owned() else { break };
                             let this = Arc::clone(&self);
                             tokio::spawn(async move {
+                                let endpoint_id = task.endpoint_id.clone();
                                 if let Err(e) = this.scheduled(task).await {
                                     tracing::warn!(error = %e, "webhook delivery could not be recorded; it is retried after its lease");
                                 }
                                 drop(permit);
-                                // Room was made: look for more due work now, not at the next poll.
-                                this.wake();
+                                // Room was made: look for more due work now, not at the next poll;
+                                // unless this endpoint's queue is still full, when a claim would
+                                // leave its deliveries alone anyway.
+                                if !this.is_full(&endpoint_id) {
+                                    this.wake();
+                                }
                             });
                         }
                         if claimed == free.min(256) {
@@ -326,8 +353,8 @@ impl Dispatcher {
     }
 
     /// Takes a rate token and a concurrency permit for the endpoint; or, at the concurrency cap,
-    /// a place in its in-memory queue (at most [`QUEUED_PER_PERMIT`] per permit, so a slow
-    /// endpoint cannot hold every attempt slot of the process); or says how long to wait.
+    /// a place in its in-memory queue (kept short by [`Dispatcher::full_endpoints`]); or says how
+    /// long to wait for the rate limit.
     fn admit(&self, endpoint_id: &str, rate: Option<u32>, now: Timestamp) -> Admission {
         let mut gates = self.gates.lock().unwrap_or_else(|p| p.into_inner());
         let concurrency = self.config.concurrency_per_endpoint.max(1);
@@ -352,11 +379,7 @@ impl Dispatcher {
         let admission = match Arc::clone(&gate.in_flight).try_acquire_owned() {
             Ok(permit) => Admission::Now(permit),
             Err(_) => {
-                use std::sync::atomic::Ordering;
-                if gate.queued.fetch_add(1, Ordering::SeqCst) >= concurrency * QUEUED_PER_PERMIT {
-                    gate.queued.fetch_sub(1, Ordering::SeqCst);
-                    return Admission::Later(SignedDuration::from_millis(200));
-                }
+                gate.queued.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
                 Admission::Queue(Arc::clone(&gate.in_flight), QueuedGuard(Arc::clone(&gate.queued)))
             }
         };

@@ -108,7 +108,7 @@ async fn replicas_claim_each_delivery_once() {
         tasks.spawn(async move {
             let mut mine = Vec::new();
             loop {
-                let claimed = store.claim_deliveries(&format!("claimer-{i}"), now, lease, 7).await.expect("claim");
+                let claimed = store.claim_deliveries(&format!("claimer-{i}"), now, lease, 7, &[]).await.expect("claim");
                 if claimed.is_empty() {
                     return mine;
                 }

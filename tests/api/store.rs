@@ -59,8 +59,18 @@ fn attempt(when: Timestamp, status_code: u16) -> DeliveryAttempt {
 }
 
 async fn claim(store: &Arc<dyn Store>, owner: &str, now: Timestamp, lease: i64) -> Vec<String> {
+    claim_skipping(store, owner, now, lease, &[]).await
+}
+
+async fn claim_skipping(
+    store: &Arc<dyn Store>,
+    owner: &str,
+    now: Timestamp,
+    lease: i64,
+    skip_endpoints: &[String],
+) -> Vec<String> {
     let until = now.checked_add(SignedDuration::from_secs(lease)).expect("a valid time");
-    let claimed = store.claim_deliveries(owner, now, until, 10).await.expect("claim");
+    let claimed = store.claim_deliveries(owner, now, until, 10, skip_endpoints).await.expect("claim");
     claimed.into_iter().map(|t| t.delivery_id).collect()
 }
 
@@ -68,6 +78,8 @@ async fn claim(store: &Arc<dyn Store>, owner: &str, now: Timestamp, lease: i64) 
 async fn a_delivery_is_claimed_again_only_after_its_lease_expires() {
     let test_store = TestStore::new().await;
     let (store, delivery) = one_delivery(&test_store).await;
+    let busy = ["we_other".to_owned(), "we_store".to_owned()];
+    assert!(claim_skipping(&store, "a", at(1), 10, &busy).await.is_empty(), "a has no room for we_store");
     assert_eq!(claim(&store, "a", at(1), 10).await, [delivery.as_str()]);
     let (shown, _) = store.get_delivery(ORG, &delivery).await.unwrap().expect("the delivery");
     assert_eq!(shown.next_attempt_at, Some(at(11)), "if a's attempt is never recorded, it is made again then");

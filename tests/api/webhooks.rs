@@ -512,3 +512,47 @@ async fn a_slow_endpoint_does_not_hold_up_another() {
     );
     assert!(slow_mock.calls_async().await <= 3);
 }
+
+/// With few attempt slots in the process, a slow endpoint's full queue is left out of claims, so
+/// its deliveries never take the slots another endpoint needs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_endpoint_takes_no_more_than_its_queue_of_the_process_slots() {
+    let clock = Arc::new(public_api::clock::SystemClock);
+    let app = TestApp::start_with_clock(clock, |c| {
+        c.interview.delay = SignedDuration::ZERO;
+        c.interview.outcomes = OutcomeWeights::parse("completed=1").unwrap();
+        c.delivery.timeout = Duration::from_secs(10);
+        // One attempt at a time per endpoint (a queue of 8 waiting), 24 slots in all.
+        c.delivery.concurrency_per_endpoint = 1;
+        c.delivery.max_in_flight = 24;
+    })
+    .await;
+    let slow = MockServer::start_async().await;
+    let slow_mock = slow
+        .mock_async(|when, then| {
+            when.path("/slow");
+            then.status(200).delay(Duration::from_secs(4));
+        })
+        .await;
+    let fast = Receiver::start().await;
+    for url in [slow.url("/slow"), fast.url()] {
+        app.post("/v1/webhook-endpoints", json!({"url": url, "event_types": ["interview.completed"]}))
+            .await
+            .expect(201);
+    }
+    let job = app.job("REQ-1").await;
+    let started = std::time::Instant::now();
+    for _ in 0..40 {
+        app.post("/v1/applications", application(&job)).await.expect(201);
+    }
+    while fast.seen().len() < 40 {
+        assert!(started.elapsed() < Duration::from_secs(20), "the fast endpoint got {} of 40", fast.seen().len());
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(
+        started.elapsed() < Duration::from_secs(4),
+        "the fast endpoint waited for slots the slow one held: {:?}",
+        started.elapsed()
+    );
+    assert!(slow_mock.calls_async().await <= 2);
+}

@@ -1013,9 +1013,10 @@ impl Store for PostgresStore {
         now: Timestamp,
         lease_until: Timestamp,
         limit: u32,
+        skip_endpoints: &[String],
     ) -> Result<Vec<DeliveryTask>, StoreError> {
         let client = self.client().await?;
-        webhooks::claim_deliveries(&client, owner, now, lease_until, limit).await
+        webhooks::claim_deliveries(&client, owner, now, lease_until, limit, skip_endpoints).await
     }
 
     async fn claim_delivery(

@@ -240,6 +240,7 @@ pub(super) async fn claim_deliveries(
     now: Timestamp,
     lease_until: Timestamp,
     limit: u32,
+    skip_endpoints: &[String],
 ) -> Result<Vec<DeliveryTask>, StoreError> {
     let sql = format!(
         "UPDATE webhook_deliveries d SET lease_owner = $1, lease_until = $2, next_attempt_at = $2
@@ -247,10 +248,12 @@ pub(super) async fn claim_deliveries(
          WHERE o.id = d.event_id AND d.id IN (
             SELECT id FROM webhook_deliveries
             WHERE status = 'pending' AND next_attempt_at <= $3 AND (lease_until IS NULL OR lease_until <= $3)
+              AND NOT (endpoint_id = ANY($5))
             ORDER BY next_attempt_at LIMIT $4 FOR UPDATE SKIP LOCKED)
          RETURNING {TASK_COLUMNS}"
     );
-    let rows = query(c, &sql, &[&owner, &micros(lease_until), &micros(now), &i64::from(limit)]).await?;
+    let rows =
+        query(c, &sql, &[&owner, &micros(lease_until), &micros(now), &i64::from(limit), &skip_endpoints]).await?;
     Ok(rows.iter().map(task_from_row).collect())
 }
 

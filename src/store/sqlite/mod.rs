@@ -791,9 +791,11 @@ impl Store for SqliteStore {
         now: Timestamp,
         lease_until: Timestamp,
         limit: u32,
+        skip_endpoints: &[String],
     ) -> Result<Vec<DeliveryTask>, StoreError> {
         let owner = owner.to_owned();
-        self.engine.write(move |conn| webhooks::claim_deliveries(conn, &owner, now, lease_until, limit)).await
+        let skip = serde_json::to_string(skip_endpoints).map_err(|e| StoreError::Internal(e.to_string()))?;
+        self.engine.write(move |conn| webhooks::claim_deliveries(conn, &owner, now, lease_until, limit, &skip)).await
     }
 
     async fn claim_delivery(

@@ -232,6 +232,7 @@ pub(super) fn claim_deliveries(
     now: Timestamp,
     lease_until: Timestamp,
     limit: u32,
+    skip_endpoints_json: &str,
 ) -> Result<Vec<DeliveryTask>, StoreError> {
     let ids: Vec<String> = conn
         .prepare_cached(
@@ -239,10 +240,11 @@ pub(super) fn claim_deliveries(
              WHERE id IN (
                 SELECT id FROM webhook_deliveries
                 WHERE status = 'pending' AND next_attempt_at <= ?3 AND (lease_until IS NULL OR lease_until <= ?3)
+                  AND endpoint_id NOT IN (SELECT value FROM json_each(?5))
                 ORDER BY next_attempt_at LIMIT ?4)
              RETURNING id",
         )?
-        .query_map(params![owner, micros(lease_until), micros(now), limit], |r| r.get(0))?
+        .query_map(params![owner, micros(lease_until), micros(now), limit, skip_endpoints_json], |r| r.get(0))?
         .collect::<Result<_, _>>()?;
     ids.iter().map(|id| task_by_id(conn, id)).collect()
 }
