@@ -476,49 +476,22 @@ async fn a_refused_address_at_delivery_time_is_not_retried() {
 /// deliveries: another endpoint's events arrive meanwhile.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_slow_endpoint_does_not_hold_up_another() {
-    let clock = Arc::new(public_api::clock::SystemClock);
-    let app = TestApp::start_with_clock(clock, |c| {
+    let app = TestApp::start_with_clock(Arc::new(public_api::clock::SystemClock), |c| {
         c.interview.delay = SignedDuration::ZERO;
         c.interview.outcomes = OutcomeWeights::parse("completed=1").unwrap();
         c.delivery.timeout = Duration::from_secs(5);
     })
     .await;
-    let slow = MockServer::start_async().await;
-    let slow_mock = slow
-        .mock_async(|when, then| {
-            when.path("/slow");
-            then.status(200).delay(Duration::from_secs(3));
-        })
-        .await;
-    let fast = Receiver::start().await;
-    for url in [slow.url("/slow"), fast.url()] {
-        app.post("/v1/webhook-endpoints", json!({"url": url, "event_types": ["interview.completed"]}))
-            .await
-            .expect(201);
-    }
-    let job = app.job("REQ-1").await;
-    let started = std::time::Instant::now();
-    for _ in 0..3 {
-        app.post("/v1/applications", application(&job)).await.expect(201);
-    }
-    while fast.seen().len() < 3 {
-        assert!(started.elapsed() < Duration::from_secs(10), "the fast endpoint got {} of 3", fast.seen().len());
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    assert!(
-        started.elapsed() < Duration::from_secs(3),
-        "the fast endpoint waited for the slow one: {:?}",
-        started.elapsed()
-    );
-    assert!(slow_mock.calls_async().await <= 3);
+    let (fast_took, slow_calls) = slow_beside_fast(&app, Duration::from_secs(3), 3).await;
+    assert!(fast_took < Duration::from_secs(3), "the fast endpoint waited for the slow one: {fast_took:?}");
+    assert!(slow_calls <= 3);
 }
 
 /// With few attempt slots in the process, a slow endpoint's full queue is left out of claims, so
 /// its deliveries never take the slots another endpoint needs.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_slow_endpoint_takes_no_more_than_its_queue_of_the_process_slots() {
-    let clock = Arc::new(public_api::clock::SystemClock);
-    let app = TestApp::start_with_clock(clock, |c| {
+    let app = TestApp::start_with_clock(Arc::new(public_api::clock::SystemClock), |c| {
         c.interview.delay = SignedDuration::ZERO;
         c.interview.outcomes = OutcomeWeights::parse("completed=1").unwrap();
         c.delivery.timeout = Duration::from_secs(10);
@@ -527,11 +500,20 @@ async fn a_slow_endpoint_takes_no_more_than_its_queue_of_the_process_slots() {
         c.delivery.max_in_flight = 24;
     })
     .await;
+    let (fast_took, slow_calls) = slow_beside_fast(&app, Duration::from_secs(4), 40).await;
+    assert!(fast_took < Duration::from_secs(4), "the fast endpoint waited for slots the slow one held: {fast_took:?}");
+    assert!(slow_calls <= 2);
+}
+
+/// Two endpoints for `interview.completed`, one answering after `delay`, and `applications`
+/// completed interviews: how long until the fast endpoint had them all, and how many requests
+/// the slow one got.
+async fn slow_beside_fast(app: &TestApp, delay: Duration, applications: usize) -> (Duration, usize) {
     let slow = MockServer::start_async().await;
     let slow_mock = slow
         .mock_async(|when, then| {
             when.path("/slow");
-            then.status(200).delay(Duration::from_secs(4));
+            then.status(200).delay(delay);
         })
         .await;
     let fast = Receiver::start().await;
@@ -542,17 +524,13 @@ async fn a_slow_endpoint_takes_no_more_than_its_queue_of_the_process_slots() {
     }
     let job = app.job("REQ-1").await;
     let started = std::time::Instant::now();
-    for _ in 0..40 {
+    for _ in 0..applications {
         app.post("/v1/applications", application(&job)).await.expect(201);
     }
-    while fast.seen().len() < 40 {
-        assert!(started.elapsed() < Duration::from_secs(20), "the fast endpoint got {} of 40", fast.seen().len());
+    while fast.seen().len() < applications {
+        let got = fast.seen().len();
+        assert!(started.elapsed() < Duration::from_secs(20), "the fast endpoint got {got} of {applications}");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    assert!(
-        started.elapsed() < Duration::from_secs(4),
-        "the fast endpoint waited for slots the slow one held: {:?}",
-        started.elapsed()
-    );
-    assert!(slow_mock.calls_async().await <= 2);
+    (started.elapsed(), slow_mock.calls_async().await)
 }
