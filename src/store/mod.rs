@@ -456,6 +456,7 @@ pub trait Store: Send + Sync + 'static {
     /// is next due when its lease ends (its attempt is made again then if its outcome was never
     /// recorded), so the search for due work passes over deliveries in flight instead of
     /// reading through all of them on every claim.
+    ///
     /// Deliveries to `skip_endpoints` (endpoints the caller has no room for) stay where they
     /// are, for a later claim or another replica.
     async fn claim_deliveries(

@@ -7,10 +7,11 @@
 //! them; at an endpoint's concurrency cap claimed attempts wait in memory for a free slot. An
 //! endpoint with a full queue is left out of the next claims (its deliveries stay in the store,
 //! for this process later or another replica now), so a slow endpoint cannot take every slot of
-//! the process, and work is never claimed only to be put back. Redirects are not followed, 410 disables the
-//! endpoint, `Retry-After` is honoured within bounds, and an endpoint that fails without a
-//! single success for `disable_after` is disabled. Time comes from the injected [`Clock`];
-//! tests drive [`Dispatcher::run_due`] with a manual clock instead of sleeping.
+//! the process, and work is not claimed only to be put back (an attempt is postponed only if it
+//! waited `QUEUE_WAIT` in vain). Redirects are not followed, 410 disables the endpoint,
+//! `Retry-After` is honoured within bounds, and an endpoint that fails without a single success
+//! for `disable_after` is disabled. Time comes from the injected [`Clock`]; tests drive
+//! [`Dispatcher::run_due`] with a manual clock instead of sleeping.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
