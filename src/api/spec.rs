@@ -172,7 +172,7 @@ const LINKS: &[(&str, &str, &str, &str, &str)] = &[
     ("test_endpoint", "200", "redeliver", "delivery_id", "/delivery/id"),
 ];
 
-/// Adds [`LINKS`] to the responses they start from.
+/// Adds `LINKS` to the responses they start from.
 pub fn add_links(api: &mut utoipa::openapi::OpenApi) {
     use utoipa::openapi::link::LinkBuilder;
     for item in api.paths.paths.values_mut() {

@@ -477,7 +477,7 @@ pub trait Store: Send + Sync + 'static {
         now: Timestamp,
         lease_until: Timestamp,
     ) -> Result<Option<DeliveryTask>, StoreError>;
-    /// Logs an attempt by `owner` and moves its delivery on ([`rules::after_attempt`]): the lease
+    /// Logs an attempt by `owner` and moves its delivery on (`rules::after_attempt`): the lease
     /// is released if `owner` still holds it, and a succeeded delivery stays succeeded. A
     /// successful attempt also ends its endpoint's failing streak, in the same write.
     async fn finish_attempt(
