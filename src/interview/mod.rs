@@ -248,10 +248,10 @@ impl InterviewEngine {
     async fn attempt(&self, task: &InterviewTask, forced: Option<Forced>) -> Result<(), EngineError> {
         let ats = PublicApiClient::new(Arc::clone(&self.store), Arc::clone(&self.clock), task.org_id.clone());
         let step = |step: InterviewStep| async move {
-            self.store.advance_interview(&task.org_id, &task.application_id, step, self.clock.now()).await
+            self.store.advance_interview(&task.org_id, &task.application_id, &self.owner, step, self.clock.now()).await
         };
         let Some(app) = step(InterviewStep::Dial).await? else {
-            return Ok(()); // Cancelled meanwhile.
+            return Ok(()); // Cancelled meanwhile, or taken over after this engine's lease expired.
         };
         let attempt = task.attempts + 1;
         let mut rng = Rng::new(self.config.seed, &app.id, attempt);

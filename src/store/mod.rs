@@ -382,14 +382,16 @@ pub trait Store: Send + Sync + 'static {
     /// Drops every interview and delivery lease; for a process that owns the store alone, at
     /// start-up, so that work a killed process held resumes at once.
     async fn release_leases(&self) -> Result<(), StoreError>;
-    /// Applies one step to a running interview: moves the application (queuing
+    /// Applies one step of `owner`'s interview: moves the application (queuing
     /// `application.status_changed`) and updates the schedule, in one transaction. `None` when
-    /// the application is gone or already final (for example cancelled); the interview is then
-    /// marked done.
+    /// the application is gone or already final (for example cancelled; the interview is then
+    /// marked done), or when another owner holds the interview's lease now (`owner`'s expired
+    /// and the interview was taken over): the caller stops, and no event is queued for it.
     async fn advance_interview(
         &self,
         org_id: &str,
         application_id: &str,
+        owner: &str,
         step: InterviewStep,
         now: Timestamp,
     ) -> Result<Option<Application>, StoreError>;

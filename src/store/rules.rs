@@ -373,6 +373,12 @@ pub(crate) fn attempt_succeeded(outcome: &AttemptOutcome) -> bool {
     matches!(outcome, AttemptOutcome::Succeeded | AttemptOutcome::Manual { succeeded: true })
 }
 
+/// Whether a lease held by `lease_owner` has passed from `owner` to another: `owner`'s lease
+/// expired and another engine or dispatcher took the work over. `owner` must then stop.
+pub(crate) fn lease_lost(lease_owner: Option<&str>, owner: &str) -> bool {
+    lease_owner.is_some_and(|o| o != owner)
+}
+
 /// What an attempt writes to its delivery, besides counting it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct AttemptWrite {
@@ -402,7 +408,7 @@ pub(crate) fn after_attempt(
         AttemptOutcome::Failed => Some((DeliveryStatus::Failed, None)),
         AttemptOutcome::Manual { succeeded: false } => None,
     };
-    AttemptWrite { status, release_lease: lease_owner.is_none_or(|o| o == owner) }
+    AttemptWrite { status, release_lease: !lease_lost(lease_owner, owner) }
 }
 
 /// The columns of a delivery row, as both stores keep them.

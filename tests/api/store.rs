@@ -1,6 +1,6 @@
 //! The `Store` trait on its own, on whichever store the suite runs on (a data directory, or a
 //! PostgreSQL schema with PUBLIC_API_TEST_DATABASE_URL): the lease rules that keep replicas from
-//! sending one delivery at once, and what an attempt that ends after its lease expired may do.
+//! working on one delivery or interview at once, and what work whose lease expired may still do.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -134,4 +134,39 @@ async fn a_late_failure_keeps_the_current_lease() {
     assert!(claim(&store, "c", at(16), 10).await.is_empty(), "not due before at(17)");
     assert_eq!(claim(&store, "c", at(17), 10).await, [delivery.as_str()]);
     store.close();
+}
+
+/// An engine whose interview lease expired and was taken over stops at its next step: the step
+/// changes nothing and queues no event, while the engine that holds the lease now goes on.
+#[tokio::test]
+async fn an_engine_that_lost_its_interview_lease_stops() {
+    use public_api::domain::application::ApplicationStatus;
+    use public_api::store::InterviewStep;
+
+    let app = crate::support::TestApp::start_with(|c| {
+        c.interview.background = false;
+        c.delivery.background = false;
+        c.interview.delay = SignedDuration::ZERO;
+    })
+    .await;
+    let job = app.job("REQ-LEASE").await;
+    let created = app.post("/v1/applications", crate::support::application(&job)).await;
+    let application_id = created.expect(201)["id"].as_str().unwrap().to_owned();
+    let store = app.server.store();
+    let org = store.list_organizations().await.unwrap()[0].id.clone();
+    let now = Timestamp::now();
+    let later = |s: i64| now.checked_add(SignedDuration::from_secs(s)).unwrap();
+    let events = || async { store.list_outbox(&org, 0, 100).await.unwrap().len() };
+
+    assert_eq!(store.claim_interviews("a", now, later(10), 10).await.unwrap().len(), 1);
+    assert!(store.claim_interviews("b", later(5), later(15), 10).await.unwrap().is_empty(), "a's lease is live");
+    assert_eq!(store.claim_interviews("b", later(11), later(21), 10).await.unwrap().len(), 1, "a's lease ended");
+
+    let before = events().await;
+    let stale = store.advance_interview(&org, &application_id, "a", InterviewStep::Dial, later(12)).await.unwrap();
+    assert!(stale.is_none(), "a no longer holds the interview");
+    assert_eq!(events().await, before, "a's step queued nothing");
+    let current = store.advance_interview(&org, &application_id, "b", InterviewStep::Dial, later(12)).await.unwrap();
+    assert_eq!(current.expect("b holds the interview").status, ApplicationStatus::Calling);
+    assert_eq!(events().await, before + 1, "b's step queued its application.status_changed");
 }

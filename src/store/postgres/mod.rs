@@ -379,6 +379,7 @@ async fn advance_interview_in(
     c: &impl GenericClient,
     org_id: &str,
     application_id: &str,
+    owner: &str,
     step: InterviewStep,
     now: Timestamp,
 ) -> Result<Option<Application>, StoreError> {
@@ -389,11 +390,20 @@ async fn advance_interview_in(
         finish_interview(c, &app.id).await?;
         return Ok(None);
     }
-    let row = query_opt(c, "SELECT attempts, outcomes FROM interviews WHERE application_id = $1", &[&app.id]).await?;
-    let (attempts, outcomes): (u32, Vec<CallOutcome>) = match row {
-        Some(r) => (r.get::<_, i32>(0).max(0) as u32, from_json(r.get::<_, &str>(1))?),
-        None => (0, Vec::new()),
+    // Locked, so that no other engine claims the interview while this step is applied.
+    let row = query_opt(
+        c,
+        "SELECT attempts, outcomes, lease_owner FROM interviews WHERE application_id = $1 FOR UPDATE",
+        &[&app.id],
+    )
+    .await?;
+    let (attempts, outcomes, lease_owner): (u32, Vec<CallOutcome>, Option<String>) = match row {
+        Some(r) => (r.get::<_, i32>(0).max(0) as u32, from_json(r.get::<_, &str>(1))?, r.get(2)),
+        None => (0, Vec::new(), None),
     };
+    if rules::lease_lost(lease_owner.as_deref(), owner) {
+        return Ok(None);
+    }
     let previous = app.status;
     match rules::apply_step(&mut app, attempts, outcomes, step, now) {
         ScheduleChange::Attempt(attempt) => {
@@ -862,10 +872,11 @@ impl Store for PostgresStore {
         &self,
         org_id: &str,
         application_id: &str,
+        owner: &str,
         step: InterviewStep,
         now: Timestamp,
     ) -> Result<Option<Application>, StoreError> {
-        in_transaction!(self, |tx| advance_interview_in(&tx, org_id, application_id, step, now).await?)
+        in_transaction!(self, |tx| advance_interview_in(&tx, org_id, application_id, owner, step, now).await?)
     }
 
     async fn get_call_results(&self, org_id: &str, application_id: &str) -> Result<Option<CallResults>, StoreError> {

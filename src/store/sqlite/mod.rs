@@ -625,11 +625,12 @@ impl Store for SqliteStore {
         &self,
         org_id: &str,
         application_id: &str,
+        owner: &str,
         step: InterviewStep,
         now: Timestamp,
     ) -> Result<Option<Application>, StoreError> {
-        let (org_id, id) = (org_id.to_owned(), application_id.to_owned());
-        self.engine.write(move |conn| advance_interview_in(conn, &org_id, &id, step, now)).await
+        let (org_id, id, owner) = (org_id.to_owned(), application_id.to_owned(), owner.to_owned());
+        self.engine.write(move |conn| advance_interview_in(conn, &org_id, &id, &owner, step, now)).await
     }
 
     async fn get_call_results(&self, org_id: &str, application_id: &str) -> Result<Option<CallResults>, StoreError> {
@@ -989,6 +990,7 @@ fn advance_interview_in(
     conn: &Connection,
     org_id: &str,
     application_id: &str,
+    owner: &str,
     step: InterviewStep,
     now: Timestamp,
 ) -> Result<Option<Application>, StoreError> {
@@ -999,12 +1001,14 @@ fn advance_interview_in(
         finish_interview(conn, &app.id)?;
         return Ok(None);
     }
-    let (attempts, outcomes): (u32, String) = conn
-        .query_row("SELECT attempts, outcomes FROM interviews WHERE application_id = ?1", [&app.id], |r| {
-            Ok((r.get(0)?, r.get(1)?))
-        })
+    let (attempts, outcomes, lease_owner): (u32, String, Option<String>) = conn
+        .prepare_cached("SELECT attempts, outcomes, lease_owner FROM interviews WHERE application_id = ?1")?
+        .query_row([&app.id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
         .optional()?
-        .unwrap_or((0, "[]".into()));
+        .unwrap_or((0, "[]".into(), None));
+    if rules::lease_lost(lease_owner.as_deref(), owner) {
+        return Ok(None);
+    }
     let outcomes: Vec<CallOutcome> = from_json(&outcomes)?;
     let previous = app.status;
     match rules::apply_step(&mut app, attempts, outcomes, step, now) {
