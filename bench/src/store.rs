@@ -54,15 +54,7 @@ impl BenchStore {
 impl Drop for BenchStore {
     fn drop(&mut self) {
         let Some((url, schema)) = self.schema.take() else { return };
-        // Drop runs inside the bench's runtime, which cannot be blocked on; a thread of its
-        // own with a small runtime can.
-        let dropped = std::thread::spawn(move || {
-            let runtime =
-                tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| e.to_string())?;
-            runtime.block_on(postgres::drop_schema(&url, &schema)).map_err(|e| e.to_string())
-        })
-        .join();
-        if let Ok(Err(e)) = dropped {
+        if let Err(e) = postgres::drop_schema_blocking(url, schema) {
             eprintln!("bench: could not drop the bench schema: {e}");
         }
     }

@@ -65,12 +65,7 @@ impl TestStore {
 impl Drop for TestStore {
     fn drop(&mut self) {
         let Some((url, schema)) = self.postgres.take() else { return };
-        // Drop may run inside the test's runtime, which cannot be blocked on: use a thread.
-        let dropped = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
-            runtime.block_on(postgres::drop_schema(&url, &schema))
-        });
-        if let Ok(Err(e)) = dropped.join() {
+        if let Err(e) = postgres::drop_schema_blocking(url, schema) {
             eprintln!("could not drop a test schema: {e}");
         }
     }

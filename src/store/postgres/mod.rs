@@ -1184,6 +1184,20 @@ pub async fn drop_schema(url: &str, schema: &str) -> Result<(), StoreError> {
     admin(url, &format!("DROP SCHEMA IF EXISTS {} CASCADE", identifier(schema)?)).await
 }
 
+/// [`drop_schema`] from synchronous code, such as a `Drop` that may run inside an async runtime
+/// (which cannot be blocked on): on a thread of its own with a small runtime.
+pub fn drop_schema_blocking(url: String, schema: String) -> Result<(), StoreError> {
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| StoreError::Internal(format!("a runtime to drop a schema: {e}")))?;
+        runtime.block_on(drop_schema(&url, &schema))
+    })
+    .join()
+    .unwrap_or_else(|_| Err(StoreError::Internal("the thread dropping a schema panicked".into())))
+}
+
 fn identifier(name: &str) -> Result<&str, StoreError> {
     let plain = !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
     if plain { Ok(name) } else { Err(StoreError::Internal(format!("not a plain schema name: {name}"))) }
