@@ -6,7 +6,7 @@ use std::sync::Mutex;
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::Next;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use jiff::Timestamp;
 
 use super::AppState;
@@ -16,7 +16,7 @@ use crate::keys;
 use crate::store::KeyUsage;
 
 /// Checks `Authorization: Bearer tenzo_pk_…`, applies the key's rate limit, records the use,
-/// and hands the caller's organisation to the handler.
+/// and hands the caller's organisation to the handler, through the `Idempotency-Key` check.
 pub async fn authenticate(
     State(state): State<AppState>,
     mut request: Request,
@@ -49,7 +49,10 @@ pub async fn authenticate(
     };
     state.usage.record(&key.id, now);
     request.extensions_mut().insert(Principal { org_id: key.org_id, key_id: key.id });
-    let mut response = next.run(request).await;
+    let mut response = match super::idempotency::idempotency(&state, request, next).await {
+        Ok(response) => response,
+        Err(e) => e.into_response(),
+    };
     if let Some(limit) = state.limiter.limit {
         let headers = response.headers_mut();
         headers.insert("ratelimit-limit", HeaderValue::from(limit.burst));

@@ -181,9 +181,7 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
 /// The whole HTTP application.
 pub fn router(state: AppState) -> Router {
     let (v1, _) = v1_routes().split_for_parts();
-    let v1 = v1
-        .route_layer(middleware::from_fn_with_state(state.clone(), idempotency::idempotency))
-        .route_layer(middleware::from_fn_with_state(state.clone(), auth::authenticate));
+    let v1 = v1.route_layer(middleware::from_fn_with_state(state.clone(), auth::authenticate));
     let (ops, _) = ops_routes().split_for_parts();
     let docs = SwaggerUi::new("/docs").config(Config::from("/openapi.json"));
     let timeout = state.config.request_timeout;

@@ -125,7 +125,7 @@ pub struct Job {
 }
 
 /// The validated fields of a job, as given by a create or an upsert.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct JobFields {
     pub external_id: Option<String>,
     pub title: String,

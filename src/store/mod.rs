@@ -107,6 +107,23 @@ pub struct NewApiKey {
     pub expires_at: Option<Timestamp>,
 }
 
+impl NewApiKey {
+    /// The key as stored: never revoked or used yet.
+    pub fn issued(self) -> ApiKey {
+        ApiKey {
+            id: self.id,
+            org_id: self.org_id,
+            name: self.name,
+            prefix: self.prefix,
+            created_at: self.created_at,
+            expires_at: self.expires_at,
+            revoked_at: None,
+            last_used_at: None,
+            usage_count: 0,
+        }
+    }
+}
+
 /// Uses of one key since the last flush.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KeyUsage {

@@ -605,17 +605,7 @@ impl Store for PostgresStore {
             ],
         )
         .await?;
-        Ok(ApiKey {
-            id: key.id,
-            org_id: key.org_id,
-            name: key.name,
-            prefix: key.prefix,
-            created_at: key.created_at,
-            expires_at: key.expires_at,
-            revoked_at: None,
-            last_used_at: None,
-            usage_count: 0,
-        })
+        Ok(key.issued())
     }
 
     async fn list_api_keys(&self, org_id: &str) -> Result<Vec<ApiKey>, StoreError> {

@@ -94,8 +94,21 @@ impl Engine {
         T: Send + 'static,
         F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
     {
+        self.write_then(f, |_| Ok(())).await
+    }
+
+    /// Like [`Engine::write`], and once the transaction has committed, runs `after` with what
+    /// `f` returned, on the writer thread, before the caller hears of it. `after` runs even
+    /// when the caller has gone away (a client that hung up), which is what keeps the caches
+    /// in step with the database. An error from `after` is what the caller gets.
+    pub(super) async fn write_then<T, F, A>(&self, f: F, after: A) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+        A: FnOnce(&T) -> Result<(), StoreError> + Send + 'static,
+    {
         let (tx, rx) = oneshot::channel::<Result<T, StoreError>>();
-        let job: WriteJob = Box::new(move |conn| run_in_savepoint(conn, f, tx));
+        let job: WriteJob = Box::new(move |conn| run_in_savepoint(conn, f, after, tx));
         {
             let writer = self.writer.lock().unwrap_or_else(|p| p.into_inner());
             let sender = writer.as_ref().ok_or(StoreError::Closed)?;
@@ -146,10 +159,16 @@ impl Drop for Engine {
     }
 }
 
-fn run_in_savepoint<T, F>(conn: Option<&Connection>, f: F, reply: oneshot::Sender<Result<T, StoreError>>) -> Completion
+fn run_in_savepoint<T, F, A>(
+    conn: Option<&Connection>,
+    f: F,
+    after: A,
+    reply: oneshot::Sender<Result<T, StoreError>>,
+) -> Completion
 where
     T: Send + 'static,
     F: FnOnce(&Connection) -> Result<T, StoreError>,
+    A: FnOnce(&T) -> Result<(), StoreError> + Send + 'static,
 {
     let Some(conn) = conn else {
         return Box::new(move |failed: Result<(), String>| {
@@ -169,7 +188,13 @@ where
     match outcome {
         Ok(value) => match conn.prepare_cached("RELEASE write_job").and_then(|mut s| s.execute([]).map(drop)) {
             Ok(()) => Box::new(move |committed: Result<(), String>| {
-                let _ = reply.send(committed.map(|()| value).map_err(StoreError::Database));
+                let outcome = match committed {
+                    Ok(()) => std::panic::catch_unwind(AssertUnwindSafe(|| after(&value)))
+                        .unwrap_or_else(|_| Err(StoreError::Internal("a store write's follow-up panicked".into())))
+                        .map(|()| value),
+                    Err(e) => Err(StoreError::Database(e)),
+                };
+                let _ = reply.send(outcome);
             }),
             Err(e) => {
                 let _ = conn.execute_batch("ROLLBACK TO write_job; RELEASE write_job");

@@ -3,17 +3,20 @@
 //! `engine` owns connections, the group-committing writer thread and the server lock;
 //! this module maps the [`Store`] operations to SQL.
 
+mod cache;
 mod engine;
 pub mod migrations;
 mod webhooks;
 
 use std::path::Path;
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use jiff::{SignedDuration, Timestamp};
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::de::DeserializeOwned;
 
+use self::cache::{JobCache, KeyCache};
 use self::engine::Engine;
 use super::rules::{self, ScheduleChange, from_json, from_micros, micros, opt_from_micros, to_json};
 use super::webhooks::{
@@ -50,6 +53,8 @@ pub enum Access {
 /// The embedded store.
 pub struct SqliteStore {
     engine: Engine,
+    jobs: Arc<JobCache>,
+    keys: Arc<KeyCache>,
     /// Opened by `serve`, holding the data directory's lock.
     exclusive: bool,
 }
@@ -60,7 +65,23 @@ impl SqliteStore {
         let readers = std::thread::available_parallelism().map_or(2, |n| n.get()).clamp(2, 8);
         let exclusive = matches!(access, Access::Server);
         let engine = Engine::open(data_dir, exclusive, readers)?;
-        Ok(SqliteStore { engine, exclusive })
+        let keys = Arc::new(KeyCache::open(data_dir));
+        Ok(SqliteStore { engine, jobs: Arc::default(), keys, exclusive })
+    }
+
+    /// What a job write runs on the writer thread once it has committed: the job as written
+    /// goes into the job cache (`None` when the write changed nothing).
+    fn job_cache_writer(
+        &self,
+        org_id: &str,
+    ) -> impl FnOnce(&Job, Option<usize>) -> Result<(), StoreError> + Send + 'static {
+        let (jobs, org_id) = (Arc::clone(&self.jobs), org_id.to_owned());
+        move |job, bytes| {
+            if let Some(bytes) = bytes {
+                jobs.committed(&org_id, job, bytes);
+            }
+            Ok(())
+        }
     }
 
     /// One record by a query yielding a single `record` column, keyed by two text parameters
@@ -136,25 +157,22 @@ fn query_keys(conn: &Connection, sql: &str, params: impl rusqlite::Params) -> Re
     rows.map(|row| finish_key(row?)).collect()
 }
 
-fn insert_job(conn: &Connection, org_id: &str, job: &Job) -> Result<(), StoreError> {
+/// Inserts a job; returns the length of its stored record, for the job cache's budget.
+fn insert_job(conn: &Connection, org_id: &str, job: &Job) -> Result<usize, StoreError> {
+    let record = to_json(job)?;
     conn.prepare_cached(
         "INSERT INTO jobs (id, org_id, external_id, status, updated_at, record) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
     )?
-    .execute(params![
-        job.id,
-        org_id,
-        job.external_id,
-        job.status.as_str(),
-        micros(job.updated_at),
-        to_json(job)?
-    ])?;
-    Ok(())
+    .execute(params![job.id, org_id, job.external_id, job.status.as_str(), micros(job.updated_at), record])?;
+    Ok(record.len())
 }
 
-fn save_job(conn: &Connection, org_id: &str, job: &Job) -> Result<(), StoreError> {
+/// Rewrites a job; returns the length of its stored record, for the job cache's budget.
+fn save_job(conn: &Connection, org_id: &str, job: &Job) -> Result<usize, StoreError> {
+    let record = to_json(job)?;
     conn.prepare_cached("UPDATE jobs SET status = ?3, updated_at = ?4, record = ?5 WHERE org_id = ?1 AND id = ?2")?
-        .execute(params![org_id, job.id, job.status.as_str(), micros(job.updated_at), to_json(job)?])?;
-    Ok(())
+        .execute(params![org_id, job.id, job.status.as_str(), micros(job.updated_at), record])?;
+    Ok(record.len())
 }
 
 fn save_application(conn: &Connection, org_id: &str, app: &Application) -> Result<(), StoreError> {
@@ -275,33 +293,27 @@ impl Store for SqliteStore {
     }
 
     async fn create_api_key(&self, key: NewApiKey) -> Result<ApiKey, StoreError> {
+        let keys = Arc::clone(&self.keys);
         self.engine
-            .write(move |conn| {
-                conn.execute(
-                    "INSERT INTO api_keys (id, org_id, name, prefix, secret_hash, created_at, expires_at)
+            .write_then(
+                move |conn| {
+                    conn.execute(
+                        "INSERT INTO api_keys (id, org_id, name, prefix, secret_hash, created_at, expires_at)
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                    params![
-                        key.id,
-                        key.org_id,
-                        key.name,
-                        key.prefix,
-                        key.secret_hash,
-                        micros(key.created_at),
-                        key.expires_at.map(micros)
-                    ],
-                )?;
-                Ok(ApiKey {
-                    id: key.id,
-                    org_id: key.org_id,
-                    name: key.name,
-                    prefix: key.prefix,
-                    created_at: key.created_at,
-                    expires_at: key.expires_at,
-                    revoked_at: None,
-                    last_used_at: None,
-                    usage_count: 0,
-                })
-            })
+                        params![
+                            key.id,
+                            key.org_id,
+                            key.name,
+                            key.prefix,
+                            key.secret_hash,
+                            micros(key.created_at),
+                            key.expires_at.map(micros)
+                        ],
+                    )?;
+                    Ok(key.issued())
+                },
+                move |_| keys.advance(),
+            )
             .await
     }
 
@@ -319,34 +331,43 @@ impl Store for SqliteStore {
     }
 
     async fn find_api_key(&self, secret_hash: &str) -> Result<Option<ApiKey>, StoreError> {
-        let secret_hash = secret_hash.to_owned();
-        self.engine
+        let generation = self.keys.current();
+        if let Some(key) = generation.and_then(|g| self.keys.get(secret_hash, g)) {
+            return Ok(Some(key));
+        }
+        let hash = secret_hash.to_owned();
+        let found = self
+            .engine
             .read(move |conn| {
-                Ok(query_keys(
-                    conn,
-                    &format!("SELECT {KEY_COLUMNS} FROM api_keys WHERE secret_hash = ?1"),
-                    [secret_hash],
-                )?
-                .pop())
+                Ok(query_keys(conn, &format!("SELECT {KEY_COLUMNS} FROM api_keys WHERE secret_hash = ?1"), [hash])?
+                    .pop())
             })
-            .await
+            .await?;
+        if let (Some(generation), Some(key)) = (generation, &found) {
+            self.keys.fill(secret_hash, generation, key);
+        }
+        Ok(found)
     }
 
     async fn revoke_api_key(&self, org_id: &str, key_id: &str, now: Timestamp) -> Result<Option<ApiKey>, StoreError> {
         let (org_id, key_id) = (org_id.to_owned(), key_id.to_owned());
+        let keys = Arc::clone(&self.keys);
         self.engine
-            .write(move |conn| {
-                conn.execute(
-                    "UPDATE api_keys SET revoked_at = coalesce(revoked_at, ?3) WHERE org_id = ?1 AND id = ?2",
-                    params![org_id, key_id, micros(now)],
-                )?;
-                Ok(query_keys(
-                    conn,
-                    &format!("SELECT {KEY_COLUMNS} FROM api_keys WHERE org_id = ?1 AND id = ?2"),
-                    params![org_id, key_id],
-                )?
-                .pop())
-            })
+            .write_then(
+                move |conn| {
+                    conn.execute(
+                        "UPDATE api_keys SET revoked_at = coalesce(revoked_at, ?3) WHERE org_id = ?1 AND id = ?2",
+                        params![org_id, key_id, micros(now)],
+                    )?;
+                    Ok(query_keys(
+                        conn,
+                        &format!("SELECT {KEY_COLUMNS} FROM api_keys WHERE org_id = ?1 AND id = ?2"),
+                        params![org_id, key_id],
+                    )?
+                    .pop())
+                },
+                move |_| keys.advance(),
+            )
             .await
     }
 
@@ -370,33 +391,57 @@ impl Store for SqliteStore {
 
     async fn upsert_job(&self, org_id: &str, fields: JobFields, now: Timestamp) -> Result<(Job, Upserted), StoreError> {
         let org_id = org_id.to_owned();
-        self.engine
-            .write(move |conn| {
-                if let Some(external_id) = &fields.external_id {
-                    let existing: Option<Job> = one(
-                        conn,
-                        "SELECT record FROM jobs WHERE org_id = ?1 AND external_id = ?2",
-                        params![org_id, external_id],
-                    )?;
-                    if let Some(mut job) = existing {
-                        let before = job.clone();
-                        fields.replace(&mut job, now);
-                        if rules::same_content(&before, &job) {
-                            return Ok((before, Upserted::Existing));
+        let cache = self.job_cache_writer(&org_id);
+        let (upserted, _) = self
+            .engine
+            .write_then(
+                move |conn| {
+                    if let Some(external_id) = &fields.external_id {
+                        let existing: Option<Job> = one(
+                            conn,
+                            "SELECT record FROM jobs WHERE org_id = ?1 AND external_id = ?2",
+                            params![org_id, external_id],
+                        )?;
+                        if let Some(mut job) = existing {
+                            let before = job.clone();
+                            fields.replace(&mut job, now);
+                            if rules::same_content(&before, &job) {
+                                return Ok(((before, Upserted::Existing), None));
+                            }
+                            let bytes = save_job(conn, &org_id, &job)?;
+                            return Ok(((job, Upserted::Existing), Some(bytes)));
                         }
-                        save_job(conn, &org_id, &job)?;
-                        return Ok((job, Upserted::Existing));
                     }
-                }
-                let job = fields.into_job(IdKind::Job.new_id(), now);
-                insert_job(conn, &org_id, &job)?;
-                Ok((job, Upserted::Created))
-            })
-            .await
+                    let job = fields.into_job(IdKind::Job.new_id(), now);
+                    let bytes = insert_job(conn, &org_id, &job)?;
+                    Ok(((job, Upserted::Created), Some(bytes)))
+                },
+                move |((job, _), bytes)| cache(job, *bytes),
+            )
+            .await?;
+        Ok(upserted)
     }
 
     async fn get_job(&self, org_id: &str, job_id: &str) -> Result<Option<Job>, StoreError> {
-        self.read_one("SELECT record FROM jobs WHERE org_id = ?1 AND id = ?2", org_id, job_id).await
+        if let Some(job) = self.jobs.get(org_id, job_id) {
+            return Ok(Some(job));
+        }
+        let epoch = self.jobs.epoch();
+        let (org, id) = (org_id.to_owned(), job_id.to_owned());
+        let found = self
+            .engine
+            .read(move |conn| {
+                let text: Option<String> = conn
+                    .prepare_cached("SELECT record FROM jobs WHERE org_id = ?1 AND id = ?2")?
+                    .query_row(params![org, id], |row| row.get(0))
+                    .optional()?;
+                text.map(|t| Ok((from_json::<Job>(&t)?, t.len()))).transpose()
+            })
+            .await?;
+        Ok(found.map(|(job, bytes)| {
+            self.jobs.fill(epoch, org_id, &job, bytes);
+            job
+        }))
     }
 
     async fn find_job_by_external_id(&self, org_id: &str, external_id: &str) -> Result<Option<Job>, StoreError> {
@@ -411,19 +456,29 @@ impl Store for SqliteStore {
         now: Timestamp,
     ) -> Result<Option<Job>, StoreError> {
         let (org_id, job_id) = (org_id.to_owned(), job_id.to_owned());
-        self.engine
-            .write(move |conn| {
-                let Some(mut job) =
-                    one::<Job>(conn, "SELECT record FROM jobs WHERE org_id = ?1 AND id = ?2", params![org_id, job_id])?
-                else {
-                    return Ok(None);
-                };
-                if patch.apply(&mut job, now) {
-                    save_job(conn, &org_id, &job)?;
-                }
-                Ok(Some(job))
-            })
-            .await
+        let cache = self.job_cache_writer(&org_id);
+        let (job, _) = self
+            .engine
+            .write_then(
+                move |conn| {
+                    let Some(mut job) = one::<Job>(
+                        conn,
+                        "SELECT record FROM jobs WHERE org_id = ?1 AND id = ?2",
+                        params![org_id, job_id],
+                    )?
+                    else {
+                        return Ok((None, None));
+                    };
+                    let bytes = if patch.apply(&mut job, now) { Some(save_job(conn, &org_id, &job)?) } else { None };
+                    Ok((Some(job), bytes))
+                },
+                move |(job, bytes)| match job {
+                    Some(job) => cache(job, *bytes),
+                    None => Ok(()),
+                },
+            )
+            .await?;
+        Ok(job)
     }
 
     async fn list_jobs(&self, org_id: &str, query: JobQuery) -> Result<Page<Job>, StoreError> {
@@ -1134,6 +1189,8 @@ fn idempotency_begin_in(conn: &Connection, claim: IdempotencyClaim) -> Result<Id
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::future::Future;
+    use std::task::{Context, Waker};
 
     /// A write that fails rolls back everything it did, outbox rows included, while writes
     /// committed in the same group keep theirs: an event exists exactly when its transaction
@@ -1163,5 +1220,35 @@ mod tests {
         let ids: Vec<String> =
             store.list_outbox("org_1", 0, 10).await.unwrap().into_iter().map(|(_, e)| e.id).collect();
         assert_eq!(ids, ["evt_good"]);
+    }
+
+    /// The job cache is updated by the writer thread, so a write whose caller went away (a
+    /// client that hung up mid-request) still stops the older record from being served.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_job_write_whose_caller_went_away_still_reaches_the_job_cache() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(dir.path(), Access::Server).unwrap();
+        let now = Timestamp::from_second(1_800_000_000).unwrap();
+        store.create_organization("org_1".into(), "Org".into(), now).await.unwrap();
+        let fields = |title: &str, external_id: &str| JobFields {
+            external_id: Some(external_id.into()),
+            title: title.into(),
+            ..JobFields::default()
+        };
+        let (job, _) = store.upsert_job("org_1", fields("Old title", "REQ-1"), now).await.unwrap();
+        let read = store.get_job("org_1", &job.id).await.unwrap().unwrap();
+        assert_eq!(store.jobs.get("org_1", &job.id), Some(read), "the read filled the cache");
+
+        let patch = JobPatch { title: Some("New title".into()), ..JobPatch::default() };
+        // Polled once, so the write is queued; then dropped, as axum drops a hung-up request.
+        let mut abandoned = Box::pin(store.update_job("org_1", &job.id, patch, now));
+        let polled = abandoned.as_mut().poll(&mut Context::from_waker(Waker::noop()));
+        assert!(polled.is_pending(), "the update was still waiting for its commit");
+        drop(abandoned);
+        // Writes commit in order: once a later one is done, the abandoned one has committed too.
+        store.upsert_job("org_1", fields("Other", "REQ-2"), now).await.unwrap();
+
+        let served = store.get_job("org_1", &job.id).await.unwrap().unwrap();
+        assert_eq!(served.title, "New title");
     }
 }
