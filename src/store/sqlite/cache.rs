@@ -58,6 +58,7 @@ struct Jobs {
 
 struct CachedJob {
     org_id: String,
+    /// Shared so that a hit copies the job after letting go of the lock, not while holding it.
     job: Arc<Job>,
     bytes: usize,
 }

@@ -103,8 +103,17 @@ fn one<T: DeserializeOwned>(
     sql: &str,
     params: impl rusqlite::Params,
 ) -> Result<Option<T>, StoreError> {
+    Ok(one_sized(conn, sql, params)?.map(|(record, _)| record))
+}
+
+/// Like [`one`], with the length of the stored record text (the job cache's budget counts it).
+fn one_sized<T: DeserializeOwned>(
+    conn: &Connection,
+    sql: &str,
+    params: impl rusqlite::Params,
+) -> Result<Option<(T, usize)>, StoreError> {
     let text: Option<String> = conn.prepare_cached(sql)?.query_row(params, |row| row.get(0)).optional()?;
-    text.map(|t| from_json(&t)).transpose()
+    text.map(|t| Ok((from_json(&t)?, t.len()))).transpose()
 }
 
 /// A page of records from a query yielding `seq, record`, fetched with `limit + 1` rows.
@@ -431,11 +440,7 @@ impl Store for SqliteStore {
         let found = self
             .engine
             .read(move |conn| {
-                let text: Option<String> = conn
-                    .prepare_cached("SELECT record FROM jobs WHERE org_id = ?1 AND id = ?2")?
-                    .query_row(params![org, id], |row| row.get(0))
-                    .optional()?;
-                text.map(|t| Ok((from_json::<Job>(&t)?, t.len()))).transpose()
+                one_sized::<Job>(conn, "SELECT record FROM jobs WHERE org_id = ?1 AND id = ?2", params![org, id])
             })
             .await?;
         Ok(found.map(|(job, bytes)| {
