@@ -217,6 +217,7 @@ async fn flush_usage_periodically(state: AppState, every: Duration, mut stop: wa
 }
 
 async fn flush_usage(state: &AppState) {
+    let _settled = state.usage.settled().await;
     let usage = state.usage.take();
     if usage.is_empty() {
         return;

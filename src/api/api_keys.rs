@@ -52,6 +52,7 @@ pub struct ApiKeyList {
     responses((status = 200, description = "Every key of the organisation, revoked ones included.", body = ApiKeyList))
 )]
 pub async fn list_api_keys(State(state): State<AppState>, principal: Principal) -> Result<Json<ApiKeyList>, ApiError> {
+    let _settled = state.usage.settled().await;
     let mut data = state.store.list_api_keys(&principal.org_id).await?;
     for key in &mut data {
         with_pending_usage(&state, key);
@@ -100,6 +101,7 @@ pub async fn revoke_api_key(
     if !IdKind::ApiKey.matches(&key_id) {
         return Err(not_found());
     }
+    let _settled = state.usage.settled().await;
     let mut key =
         state.store.revoke_api_key(&principal.org_id, &key_id, state.clock.now()).await?.ok_or_else(not_found)?;
     with_pending_usage(&state, &mut key);

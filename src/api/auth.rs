@@ -131,9 +131,18 @@ impl RateLimiter {
 #[derive(Debug, Default)]
 pub struct UsageTracker {
     pending: Mutex<HashMap<String, (u64, Timestamp)>>,
+    /// Held by a flush from taking the uses until the store has them, and by readers of the
+    /// counts: otherwise a reader could see the uses in neither place.
+    flushing: tokio::sync::Mutex<()>,
 }
 
 impl UsageTracker {
+    /// Waits for a flush in progress and keeps the next one off while the guard lives, so that
+    /// the store's counts plus [`UsageTracker::pending`] are every use.
+    pub async fn settled(&self) -> tokio::sync::MutexGuard<'_, ()> {
+        self.flushing.lock().await
+    }
+
     pub fn record(&self, key_id: &str, now: Timestamp) {
         let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
         let entry = pending.entry(key_id.to_owned()).or_insert((0, now));
