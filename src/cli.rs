@@ -98,13 +98,20 @@ pub struct ServeArgs {
     /// Seed of the simulated interviews: the same seed and application id give the same interview.
     #[arg(long, env = "PUBLIC_API_INTERVIEW_SEED", default_value_t = crate::interview::DEFAULT_SEED)]
     pub interview_seed: u64,
-    /// The base URL clients reach this server at, for links in results (default: the listening address).
+    /// The base URL clients reach this server at (behind a proxy, say): `servers` in the served
+    /// OpenAPI document, so "Try it out" on /docs goes there, and links in results. Without it
+    /// the document names a server relative to itself, and links use the listening address.
     #[arg(long, env = "PUBLIC_API_PUBLIC_URL")]
     pub public_url: Option<String>,
     /// Let webhooks go to this non-public range too, e.g. 127.0.0.1/32 for a local receiver
     /// (repeatable; comma-separated in the environment variable).
     #[arg(long = "webhook-allow-cidr", env = "PUBLIC_API_WEBHOOK_ALLOW_CIDR", value_delimiter = ',')]
     pub webhook_allow_cidr: Vec<String>,
+    /// Deliver webhooks only to the --webhook-allow-cidr ranges. URLs elsewhere are still
+    /// accepted, but every attempt to reach them fails as blocked without connecting: for
+    /// sandboxes and test runs that must never call out.
+    #[arg(long, env = "PUBLIC_API_WEBHOOK_SANDBOX")]
+    pub webhook_sandbox: bool,
     /// Accept only https:// webhook URLs.
     #[arg(long, env = "PUBLIC_API_WEBHOOK_HTTPS_ONLY")]
     pub webhook_https_only: bool,
@@ -227,11 +234,13 @@ async fn serve(location: Location, args: ServeArgs, clock: Arc<dyn Clock>) -> Re
     if let Some(weights) = &args.interview_outcomes {
         config.interview.outcomes = OutcomeWeights::parse(weights).map_err(|e| format!("--interview-outcomes: {e}"))?;
     }
+    config.api.public_url = args.public_url.clone().filter(|u| !u.trim().is_empty());
     config.interview.public_url = args.public_url.unwrap_or_default();
     for cidr in &args.webhook_allow_cidr {
         config.delivery.policy.allow.push(cidr.parse().map_err(|e| format!("--webhook-allow-cidr: {e}"))?);
     }
     config.delivery.policy.https_only = args.webhook_https_only;
+    config.delivery.policy.sandboxed = args.webhook_sandbox;
     config.delivery.timeout = seconds("webhook-timeout", args.webhook_timeout)?
         .try_into()
         .map_err(|_| "--webhook-timeout must be positive".to_owned())?;

@@ -13,8 +13,7 @@ pub const SPEC_DIR: &str = "spec";
 
 /// Generates every file of `spec/`.
 pub fn generate() -> Vec<SpecFile> {
-    let openapi = crate::api::openapi()
-        .to_pretty_json()
+    let openapi = serde_json::to_string_pretty(&crate::api::openapi_document(None))
         .unwrap_or_else(|e| format!("failed to serialise the OpenAPI document: {e}"));
     let mut files = vec![
         SpecFile { path: format!("{SPEC_DIR}/openapi.json"), contents: openapi + "\n" },

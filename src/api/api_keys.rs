@@ -23,8 +23,8 @@ pub const TAG: &str = "API keys";
 pub struct CreateApiKeyRequest {
     /// A label to recognise the key by (1 to 100 characters).
     pub name: String,
-    /// When the key stops working (RFC 3339, in the future). Omit for a key that does not
-    /// expire.
+    /// When the key stops working (RFC 3339). Omit for a key that does not expire. A time that
+    /// has passed gives a key that is already expired.
     #[serde(default)]
     pub expires_at: Option<Timestamp>,
 }
@@ -76,9 +76,6 @@ pub async fn create_api_key(
     let now = state.clock.now();
     let mut v = Violations::new();
     let name = v.text("name", &body.name, 100, false);
-    if body.expires_at.is_some_and(|at| at <= now) {
-        v.push("expires_at", "invalid_value", "must be in the future");
-    }
     v.finish(()).map_err(ApiError::validation)?;
     let issued = keys::issue(state.store.as_ref(), &principal.org_id, &name, body.expires_at, now).await?;
     Ok((StatusCode::CREATED, Json(CreatedApiKey { key: issued.key, secret: issued.secret })))

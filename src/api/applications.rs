@@ -139,8 +139,13 @@ impl CreateApplicationRequest {
     fn validate(self) -> Result<ValidApplication, Violations> {
         let mut v = Violations::new();
         let job = match (self.job_id, self.job_external_id) {
-            (Some(id), None) => JobRef::Id(id),
-            (None, Some(ext)) => JobRef::External(ext),
+            (Some(id), None) => {
+                if !IdKind::Job.matches(&id) {
+                    v.push("job_id", "invalid_format", "must be a job id such as job_0192d5e7c1b27a3f8e6b8c2f4d1a9e70");
+                }
+                JobRef::Id(id)
+            }
+            (None, Some(ext)) => JobRef::External(v.external_id("job_external_id", Some(&ext)).unwrap_or(ext)),
             (Some(_), Some(_)) => {
                 v.push("job_id", "conflict", "give either job_id or job_external_id, not both");
                 JobRef::Id(String::new())
@@ -189,8 +194,10 @@ fn resume_content(v: &mut Violations, r: ResumeInput) -> Option<ResumeContent> {
     }
 }
 
-/// Checks what the job's interview type demands of the candidate.
-fn check_reachable(job: &Job, candidate: &CandidateFields) -> Result<(), Violations> {
+/// Checks what the job's interview type demands of the candidate. The request itself can be
+/// valid either way (the rule depends on the job as it is now, which `PATCH` can change), so a
+/// missing contact is a 409 `contact_required` naming the field, like a closed job's 409.
+fn check_reachable(job: &Job, candidate: &CandidateFields) -> Result<(), ApiError> {
     let mut v = Violations::new();
     match job.interview_type {
         InterviewType::Phone if candidate.phone.is_none() => {
@@ -201,7 +208,19 @@ fn check_reachable(job: &Job, candidate: &CandidateFields) -> Result<(), Violati
         }
         _ => {}
     }
-    v.finish(())
+    v.finish(()).map_err(|v| {
+        let mut e = ApiError::validation(v);
+        e.status = StatusCode::CONFLICT;
+        e.code = "contact_required";
+        e.title = "Contact required";
+        e.detail = match job.interview_type {
+            InterviewType::Phone => "The job's interview_type is phone, so the candidate needs a phone number.".into(),
+            InterviewType::Video => {
+                "The job's interview_type is video, so the candidate needs an email address.".into()
+            }
+        };
+        e
+    })
 }
 
 /// Filters for listing applications.
@@ -209,6 +228,7 @@ fn check_reachable(job: &Job, candidate: &CandidateFields) -> Result<(), Violati
 #[into_params(parameter_in = Query)]
 pub struct ApplicationFilter {
     /// Only applications for this job (our `id`).
+    #[param(pattern = "^job_[0-9a-f]{32}$", example = "job_0192d5e7c1b27a3f8e6b8c2f4d1a9e70")]
     pub job_id: Option<String>,
     /// Only applications with this status.
     #[param(value_type = Option<ApplicationStatus>)]
@@ -236,7 +256,7 @@ pub struct ApplicationList {
         (status = 201, description = "The application was created.", body = Application),
         (status = 200, description = "An application with this `external_id` already existed for this job; it is returned unchanged.", body = Application),
         (status = 404, description = "No job with this `job_id` or `job_external_id` in your organisation (`job_not_found`).", body = super::problem::Problem, content_type = "application/problem+json"),
-        (status = 409, description = "The job is closed (`job_closed`), or the `external_id` belongs to an application for another job (`external_id_conflict`).", body = super::problem::Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The job is closed (`job_closed`); the job's `interview_type` needs a contact the candidate lacks (`contact_required`: `candidate.phone` for `phone`, `candidate.email` for `video`, named in `errors`); or the `external_id` belongs to an application for another job (`external_id_conflict`).", body = super::problem::Problem, content_type = "application/problem+json"),
     )
 )]
 pub async fn create_application(
@@ -279,7 +299,7 @@ pub async fn submit(
             ats.get_job_by_job_id(&found.id).await?
         }
     };
-    check_reachable(&job, &new.candidate).map_err(ApiError::validation)?;
+    check_reachable(&job, &new.candidate)?;
     let (application, created) = ats
         .create_application_for_candidate(CandidateApplication {
             job_id: job.id,
@@ -312,7 +332,8 @@ pub async fn list_applications(
 ) -> Result<Json<ApplicationList>, ApiError> {
     let mut v = Violations::new();
     let paging = page.parse(&mut v);
-    let status = super::pagination::present(&filter.status).and_then(|s| {
+    let job_id = super::pagination::given_id(&mut v, "job_id", &filter.job_id, IdKind::Job);
+    let status = super::pagination::given(&mut v, "status", &filter.status).and_then(|s| {
         let parsed = ApplicationStatus::parse(s);
         if parsed.is_none() {
             let all: Vec<_> = ApplicationStatus::ALL.iter().map(|s| s.as_str()).collect();
@@ -329,7 +350,7 @@ pub async fn list_applications(
                 limit: paging.limit,
                 after: paging.after,
                 updated_after: paging.updated_after,
-                job_id: super::pagination::present(&filter.job_id).map(str::to_owned),
+                job_id,
                 status,
             },
         )

@@ -217,7 +217,7 @@ pub async fn list_jobs(
 ) -> Result<Json<JobList>, ApiError> {
     let mut v = Violations::new();
     let paging = page.parse(&mut v);
-    let status = super::pagination::present(&filter.status).and_then(|s| match s {
+    let status = super::pagination::given(&mut v, "status", &filter.status).and_then(|s| match s {
         "open" => Some(JobStatus::Open),
         "closed" => Some(JobStatus::Closed),
         _ => {
@@ -275,9 +275,10 @@ pub async fn update_job(
 
 /// Close a job: it stops accepting applications. Jobs are kept, not deleted, because
 /// applications and results refer to them; `PATCH` with `"status": "open"` reopens one.
+/// Closing a closed job returns it unchanged.
 #[utoipa::path(
-    delete,
-    path = "/v1/jobs/{job_id}",
+    post,
+    path = "/v1/jobs/{job_id}/close",
     tag = TAG,
     params(("job_id" = String, Path, description = "The job's `id`.")),
     responses((status = 200, description = "The job, now closed.", body = Job))

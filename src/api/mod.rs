@@ -7,6 +7,7 @@ pub mod api_keys;
 pub mod applications;
 pub mod auth;
 pub mod candidates;
+pub mod contract;
 pub mod extract;
 pub mod idempotency;
 pub mod integration;
@@ -60,6 +61,9 @@ pub struct ApiConfig {
     /// How long a client may take to send a request's headers, and how long an idle keep-alive
     /// connection stays open: slow or silent connections are closed instead of held forever.
     pub header_read_timeout: Duration,
+    /// The URL clients reach this server at (behind a proxy, say), for `servers` in the served
+    /// document; without it the document names a server relative to itself.
+    pub public_url: Option<String>,
 }
 
 impl Default for ApiConfig {
@@ -71,6 +75,7 @@ impl Default for ApiConfig {
             idempotency_abandon_after: SignedDuration::from_secs(60),
             request_timeout: Duration::from_secs(30),
             header_read_timeout: Duration::from_secs(10),
+            public_url: None,
         }
     }
 }
@@ -116,7 +121,8 @@ impl AppState {
         dispatcher: Arc<Dispatcher>,
         config: ApiConfig,
     ) -> AppState {
-        let spec_json = openapi().to_pretty_json().unwrap_or_else(|_| "{}".into());
+        let document = openapi_document(config.public_url.as_deref());
+        let spec_json = serde_json::to_string_pretty(&document).unwrap_or_else(|_| "{}".into());
         AppState(Arc::new(App {
             store,
             engine,
@@ -134,7 +140,8 @@ impl AppState {
 fn v1_routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(jobs::create_job, jobs::list_jobs))
-        .routes(routes!(jobs::get_job, jobs::update_job, jobs::close_job))
+        .routes(routes!(jobs::get_job, jobs::update_job))
+        .routes(routes!(jobs::close_job))
         .routes(routes!(applications::create_application, applications::list_applications))
         .routes(routes!(applications::get_application))
         .routes(routes!(applications::cancel_application))
@@ -167,7 +174,18 @@ fn ops_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(ops::metrics))
 }
 
-/// The complete OpenAPI document of this server.
+/// The complete OpenAPI document of this server, as served at `/openapi.json`: what utoipa
+/// derives, with every rule of [`contract`] written in and `servers` pointing at `public_url`
+/// (else at the server serving it). `spec/openapi.json` is this with no `public_url`.
+pub fn openapi_document(public_url: Option<&str>) -> serde_json::Value {
+    let mut document = serde_json::to_value(openapi()).unwrap_or_default();
+    contract::apply(&mut document);
+    contract::set_server(&mut document, public_url);
+    document
+}
+
+/// The OpenAPI document as utoipa derives it from the handlers, before [`contract`] adds the
+/// rules the types cannot state.
 pub fn openapi() -> utoipa::openapi::OpenApi {
     let mut api = spec::base();
     api.merge(v1_routes().into_openapi());

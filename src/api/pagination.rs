@@ -11,6 +11,7 @@ use serde::de::DeserializeOwned;
 use utoipa::IntoParams;
 
 use super::problem::ApiError;
+use crate::domain::ids::IdKind;
 use crate::domain::{Cursor, Violations};
 
 pub const DEFAULT_LIMIT: u32 = 20;
@@ -37,12 +38,13 @@ pub struct PageParams {
     /// How many objects to return, 1 to 100 (default 20).
     #[param(value_type = Option<u32>, minimum = 1, maximum = 100, example = 20)]
     pub limit: Option<String>,
-    /// Where to continue: the `next_cursor` of the previous page. Cursors are opaque.
-    #[param(value_type = Option<String>)]
+    /// Where to continue: the `next_cursor` of the previous page (`cur_` and 1 to 15 lowercase
+    /// hex digits). Any cursor of that shape is a valid position; past the end, the page is empty.
+    #[param(value_type = Option<String>, pattern = "^cur_[0-9a-f]{1,15}$", example = "cur_2a")]
     pub cursor: Option<String>,
     /// Only objects changed after this time (RFC 3339, e.g. `2026-01-31T09:00:00Z`; encode `+`
     /// in an offset as `%2B`).
-    #[param(value_type = Option<String>, format = DateTime)]
+    #[param(value_type = Option<String>, format = DateTime, example = "2026-01-31T09:00:00Z")]
     pub updated_after: Option<String>,
 }
 
@@ -56,7 +58,7 @@ pub struct Paging {
 
 impl PageParams {
     pub fn parse(&self, v: &mut Violations) -> Paging {
-        let limit = match present(&self.limit) {
+        let limit = match given(v, "limit", &self.limit) {
             None => DEFAULT_LIMIT,
             Some(text) => match text.parse::<u32>() {
                 Ok(n) if (1..=MAX_LIMIT).contains(&n) => n,
@@ -66,16 +68,16 @@ impl PageParams {
                 }
             },
         };
-        let after = present(&self.cursor).and_then(|text| {
+        let after = given(v, "cursor", &self.cursor).and_then(|text| {
             let cursor = Cursor::decode(text);
             if cursor.is_none() {
-                v.push("cursor", "invalid_value", "is not a cursor this API returned");
+                v.push("cursor", "invalid_format", "must be a next_cursor this API returned, such as cur_2a");
             }
             cursor
         });
-        let updated_after = present(&self.updated_after).and_then(|text| match text.parse::<Timestamp>() {
-            Ok(t) => Some(t),
-            Err(_) => {
+        let updated_after = given(v, "updated_after", &self.updated_after).and_then(|text| match parse_rfc3339(text) {
+            Some(t) => Some(t),
+            None => {
                 v.push("updated_after", "invalid_format", "must be an RFC 3339 time such as 2026-01-31T09:00:00Z");
                 None
             }
@@ -84,9 +86,73 @@ impl PageParams {
     }
 }
 
-/// A query parameter's value; an empty one (`?cursor=`) counts as not given.
-pub fn present(value: &Option<String>) -> Option<&str> {
-    value.as_deref().filter(|v| !v.is_empty())
+/// A query parameter's value when it is given. An empty value (`?cursor=`) is a mistake the
+/// spec rules out (every parameter has a shape that is not empty), so it is reported.
+pub fn given<'a>(v: &mut Violations, name: &str, value: &'a Option<String>) -> Option<&'a str> {
+    let value = value.as_deref()?;
+    if value.is_empty() {
+        v.push(name, "required", "must not be empty; leave the parameter out instead");
+        return None;
+    }
+    Some(value)
+}
+
+/// A query filter that names one of our ids: `None` when absent, reported when malformed.
+pub fn given_id(v: &mut Violations, name: &str, value: &Option<String>, kind: IdKind) -> Option<String> {
+    let value = given(v, name, value)?;
+    if !kind.matches(value) {
+        v.push(
+            name,
+            "invalid_format",
+            format!("must be an id such as {}_0192d5e7c1b27a3f8e6b8c2f4d1a9e70", kind.prefix()),
+        );
+        return None;
+    }
+    Some(value.to_owned())
+}
+
+/// An RFC 3339 `date-time` as JSON Schema's `format` means it: `T` (or `t`), seconds, an
+/// optional fraction and `Z` or an offset. jiff alone would also take a space or a missing
+/// `:SS`, which the spec does not allow.
+pub fn parse_rfc3339(text: &str) -> Option<Timestamp> {
+    let b = text.as_bytes();
+    let digits = |range: std::ops::Range<usize>| b.get(range).is_some_and(|s| s.iter().all(u8::is_ascii_digit));
+    let shape = b.len() >= 20
+        && digits(0..4)
+        && b[4] == b'-'
+        && digits(5..7)
+        && b[7] == b'-'
+        && digits(8..10)
+        && matches!(b[10], b'T' | b't')
+        && digits(11..13)
+        && b[13] == b':'
+        && digits(14..16)
+        && b[16] == b':'
+        && digits(17..19);
+    if !shape {
+        return None;
+    }
+    let mut rest = &b[19..];
+    if let [b'.', tail @ ..] = rest {
+        let n = tail.iter().take_while(|c| c.is_ascii_digit()).count();
+        if n == 0 || n > 9 {
+            return None;
+        }
+        rest = &tail[n..];
+    }
+    let offset_ok = match rest {
+        [b'Z' | b'z'] => true,
+        [b'+' | b'-', h1, h2, b':', m1, m2] => {
+            [h1, h2, m1, m2].iter().all(|c| c.is_ascii_digit())
+                && (h1 - b'0') * 10 + (h2 - b'0') <= 23
+                && (m1 - b'0') * 10 + (m2 - b'0') <= 59
+        }
+        _ => false,
+    };
+    if !offset_ok {
+        return None;
+    }
+    text.parse::<Timestamp>().ok()
 }
 
 /// Turns query problems into a 400.

@@ -24,7 +24,7 @@ pub struct CompleteInterviewRequest {
     #[serde(default)]
     pub outcome: Option<CallOutcome>,
     /// The score to give (0 to 100); every question gets this grade. Only with `completed`.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::domain::validate::whole_number::optional")]
     #[schema(minimum = 0, maximum = 100)]
     pub score: Option<u8>,
 }

@@ -23,7 +23,7 @@ pub const WEBHOOK_SIGNATURE: &str = "webhook_signature";
 #[openapi(
     info(
         title = "Public API",
-        version = "1.0.0",
+        version = "2.0.0",
         description = "Push jobs and candidates in; the platform interviews candidates by phone and sends the results back as signed webhooks.\n\n\
 Authenticate with `Authorization: Bearer tenzo_pk_…`. Every error is `application/problem+json` (RFC 9457) with a stable `code`; branch on `code`. \
 Every response carries `x-request-id`. `POST` requests accept an `Idempotency-Key` header (replayed for 24 h). \
@@ -31,7 +31,6 @@ Lists are ordered oldest first and paged with an opaque `cursor`. Each API key i
         license(name = "MIT", identifier = "MIT"),
         contact(name = "Public API reference server")
     ),
-    servers((url = "http://127.0.0.1:8080", description = "A reference server started with `public-api serve`")),
     tags(
         (name = "Jobs", description = "The job cache: the roles candidates are interviewed for."),
         (name = "Applications", description = "A candidate applying to a job; creating one schedules the interview."),
@@ -157,6 +156,7 @@ const LINKS: &[(&str, &str, &str, &str, &str)] = &[
     ("create_job", "201", "get_job", "job_id", "/id"),
     ("create_job", "201", "update_job", "job_id", "/id"),
     ("create_job", "201", "close_job", "job_id", "/id"),
+    ("create_api_key", "201", "revoke_api_key", "key_id", "/key/id"),
     ("create_application", "201", "get_application", "application_id", "/id"),
     ("create_application", "201", "get_results", "application_id", "/id"),
     ("create_application", "201", "complete_interview", "application_id", "/id"),

@@ -10,6 +10,7 @@ use super::extract::Principal;
 use super::pagination::{ApiQuery, PageParams, query_result};
 use super::problem::ApiError;
 use super::webhook_endpoints::AttemptResult;
+use crate::domain::events::{EVENT_TYPES, EventType};
 use crate::domain::ids::IdKind;
 use crate::domain::webhooks::{DeliveryAttempt, DeliveryStatus, WebhookDelivery};
 use crate::domain::{Cursor, Violations};
@@ -23,8 +24,10 @@ pub const TAG: &str = "Webhook deliveries";
 #[into_params(parameter_in = Query)]
 pub struct DeliveryFilter {
     /// Only deliveries to this endpoint.
+    #[param(pattern = "^ep_[0-9a-f]{32}$", example = "ep_0192d5e7c1b27a3f8e6b8c2f4d1a9e74")]
     pub endpoint_id: Option<String>,
     /// Only deliveries of this event type.
+    #[param(value_type = Option<EventType>)]
     pub event_type: Option<String>,
     /// Only deliveries with this status.
     #[param(value_type = Option<DeliveryStatus>)]
@@ -67,7 +70,15 @@ pub async fn list_deliveries(
 ) -> Result<Json<DeliveryList>, ApiError> {
     let mut v = Violations::new();
     let paging = page.parse(&mut v);
-    let status = super::pagination::present(&filter.status).and_then(|s| {
+    let endpoint_id = super::pagination::given_id(&mut v, "endpoint_id", &filter.endpoint_id, IdKind::Endpoint);
+    let event_type = super::pagination::given(&mut v, "event_type", &filter.event_type).and_then(|t| {
+        let known = EVENT_TYPES.contains(&t);
+        if !known {
+            v.push("event_type", "invalid_value", format!("must be one of {}", EVENT_TYPES.join(", ")));
+        }
+        known.then(|| t.to_owned())
+    });
+    let status = super::pagination::given(&mut v, "status", &filter.status).and_then(|s| {
         let parsed = DeliveryStatus::parse(s);
         if parsed.is_none() {
             v.push("status", "invalid_value", "must be pending, succeeded or failed");
@@ -79,13 +90,7 @@ pub async fn list_deliveries(
         .store
         .list_deliveries(
             &principal.org_id,
-            DeliveryQuery {
-                limit: paging.limit,
-                after: paging.after,
-                endpoint_id: super::pagination::present(&filter.endpoint_id).map(str::to_owned),
-                event_type: super::pagination::present(&filter.event_type).map(str::to_owned),
-                status,
-            },
+            DeliveryQuery { limit: paging.limit, after: paging.after, endpoint_id, event_type, status },
         )
         .await?;
     Ok(Json(DeliveryList {

@@ -11,29 +11,22 @@ use utoipa::ToSchema;
 use super::AppState;
 use super::extract::{ApiJson, Principal};
 use super::problem::ApiError;
-use crate::domain::Violations;
-use crate::domain::events::{EVENT_TYPES, OutboxEvent, WebhookTestData, WebhookTestEvent};
+use crate::domain::events::{EVENT_TYPES, EventType, OutboxEvent, WebhookTestData, WebhookTestEvent};
 use crate::domain::ids::IdKind;
 use crate::domain::webhooks::{DeliveryAttempt, WebhookDelivery, WebhookEndpoint};
+use crate::domain::{Violations, rules};
 use crate::store::webhooks::{EndpointPatch, NewEndpoint};
 use crate::webhooks::guard::GuardError;
 use crate::webhooks::signing::Secret;
 
 pub const TAG: &str = "Webhook endpoints";
 
-const MAX_HEADERS: usize = 20;
-/// Headers the signature or HTTP itself owns.
-const RESERVED_HEADERS: [&str; 9] = [
-    "content-type",
-    "content-length",
-    "host",
-    "user-agent",
-    "webhook-id",
-    "webhook-timestamp",
-    "webhook-signature",
-    "connection",
-    "transfer-encoding",
-];
+/// The most custom headers an endpoint may have.
+pub const MAX_HEADERS: usize = 20;
+/// The longest webhook URL.
+pub const MAX_URL_CHARS: usize = 2048;
+/// The longest custom header value.
+pub const MAX_HEADER_VALUE_CHARS: usize = 1000;
 
 /// An endpoint to create.
 #[derive(Debug, Clone, Deserialize, ToSchema)]
@@ -44,9 +37,9 @@ pub struct CreateEndpointRequest {
     pub url: String,
     #[serde(default)]
     pub description: Option<String>,
-    /// Event types to send (`interview.completed`, `interview.failed`,
-    /// `application.status_changed`, `webhook.test`); empty or absent for all.
+    /// Event types to send; empty or absent for all.
     #[serde(default)]
+    #[schema(value_type = Vec<EventType>)]
     pub event_types: Vec<String>,
     /// Defaults to `true`.
     #[serde(default)]
@@ -55,7 +48,8 @@ pub struct CreateEndpointRequest {
     #[serde(default)]
     pub headers: BTreeMap<String, String>,
     /// At most this many deliveries per second (1 to 10,000); absent for no limit.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::domain::validate::whole_number::optional")]
+    #[schema(minimum = 1, maximum = 10000)]
     pub rate_limit_per_second: Option<u32>,
 }
 
@@ -70,16 +64,18 @@ pub struct UpdateEndpointRequest {
     #[serde(default, deserialize_with = "present")]
     #[schema(value_type = Option<String>)]
     pub description: Option<Option<String>>,
+    /// Event types to send; empty for all.
     #[serde(default)]
+    #[schema(value_type = Option<Vec<EventType>>)]
     pub event_types: Option<Vec<String>>,
     /// `true` re-enables a disabled endpoint (and forgets its failures).
     #[serde(default)]
     pub enabled: Option<bool>,
     #[serde(default)]
     pub headers: Option<BTreeMap<String, String>>,
-    /// `null` removes the limit.
-    #[serde(default, deserialize_with = "present")]
-    #[schema(value_type = Option<u32>)]
+    /// At most this many deliveries per second (1 to 10,000); `null` removes the limit.
+    #[serde(default, deserialize_with = "crate::domain::validate::whole_number::present")]
+    #[schema(value_type = Option<u32>, minimum = 1, maximum = 10000)]
     pub rate_limit_per_second: Option<Option<u32>>,
 }
 
@@ -109,14 +105,33 @@ pub struct AttemptResult {
     pub attempt: DeliveryAttempt,
 }
 
+/// Checks a webhook URL: its shape ([`rules::WEBHOOK_URL`]), the server's https policy, and the
+/// addresses it names. A host name that does not resolve yet is accepted (DNS for a new
+/// receiver is often set up after its endpoint); every delivery resolves it again through the
+/// guard, and attempts fail until it resolves to a public address.
 async fn check_url(state: &AppState, v: &mut Violations, url: &str) {
+    if url.chars().count() > MAX_URL_CHARS {
+        v.push("url", "too_long", format!("must be at most {MAX_URL_CHARS} characters"));
+        return;
+    }
+    if !rules::WEBHOOK_URL.is_match(url) {
+        let message = if url.contains('@') && url.split(['/', '?', '#']).nth(2).is_some_and(|a| a.contains('@')) {
+            "must not contain a user name or password; send credentials as custom headers"
+        } else if url.contains("://[") {
+            "must name its host by DNS name or IPv4 address; IPv6 literals are not accepted"
+        } else {
+            "must be an absolute http(s) URL with a DNS host name or a dotted IPv4 address, an optional port, and no spaces"
+        };
+        v.push("url", "invalid_format", message);
+        return;
+    }
     let policy = &state.dispatcher.config().policy;
     if let Err(e) = policy.check_url_resolved(url).await {
         let code = match e {
             GuardError::NotHttp(_) | GuardError::Credentials => "invalid_format",
             GuardError::HttpsRequired => "https_required",
             GuardError::Blocked { .. } => "blocked_address",
-            GuardError::Unresolvable { .. } => "unresolvable",
+            GuardError::Unresolvable { .. } => return,
         };
         v.push("url", code, e.to_string());
     }
@@ -136,13 +151,13 @@ fn check_headers(v: &mut Violations, headers: &BTreeMap<String, String>) {
     }
     for (name, value) in headers {
         let field = format!("headers.{name}");
-        if axum::http::HeaderName::try_from(name.as_str()).is_err() {
+        if !rules::HEADER_NAME.is_match(name) {
             v.push(&field, "invalid_format", "is not a valid HTTP header name");
-        } else if RESERVED_HEADERS.contains(&name.to_ascii_lowercase().as_str()) {
+        } else if rules::RESERVED_HEADER.is_match(name) {
             v.push(&field, "invalid_value", "is set by the sender and cannot be overridden");
         }
-        if axum::http::HeaderValue::try_from(value.as_str()).is_err() || value.len() > 1000 {
-            v.push(&field, "invalid_format", "must be visible ASCII, at most 1,000 characters");
+        if !rules::HEADER_VALUE.is_match(value) || value.chars().count() > MAX_HEADER_VALUE_CHARS {
+            v.push(&field, "invalid_format", "must be visible ASCII, spaces and tabs, at most 1,000 characters");
         }
     }
 }

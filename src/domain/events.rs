@@ -183,7 +183,24 @@ event!(
     WebhookTestEvent, WebhookTestType, "webhook.test", WebhookTestData
 );
 
-/// Every event type, as its wire name.
+/// A type of event we send.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub enum EventType {
+    /// An interview completed; results are attached.
+    #[serde(rename = "interview.completed")]
+    InterviewCompleted,
+    /// An interview could not be held.
+    #[serde(rename = "interview.failed")]
+    InterviewFailed,
+    /// An application moved to another status.
+    #[serde(rename = "application.status_changed")]
+    ApplicationStatusChanged,
+    /// A test event, sent on request.
+    #[serde(rename = "webhook.test")]
+    WebhookTest,
+}
+
+/// Every event type, as its wire name (the values of [`EventType`]).
 pub const EVENT_TYPES: [&str; 4] = [
     InterviewCompletedEvent::TYPE,
     InterviewFailedEvent::TYPE,

@@ -34,12 +34,13 @@ impl IdKind {
         format!("{}_{}", self.prefix(), Uuid::now_v7().simple())
     }
 
-    /// Whether `id` has the shape of an identifier of this kind. Identifiers that fail this
+    /// Whether `id` has the shape of an identifier of this kind (lowercase hex, as issued; see
+    /// [`FieldRule::id`](super::rules::FieldRule::id)). Identifiers that fail this
     /// check can never exist, so callers answer "not found" without asking the store.
     pub fn matches(self, id: &str) -> bool {
         id.strip_prefix(self.prefix())
             .and_then(|rest| rest.strip_prefix('_'))
-            .is_some_and(|hex| hex.len() == 32 && hex.bytes().all(|b| b.is_ascii_hexdigit()))
+            .is_some_and(|hex| hex.len() == 32 && hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')))
     }
 }
 

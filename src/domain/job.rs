@@ -77,7 +77,7 @@ pub struct ScreeningQuestion {
     #[schema(example = "Are you able to work weekend shifts?")]
     pub question: String,
     /// Weight of this question in the overall score, 1 to 10. Defaults to 1.
-    #[serde(default = "default_weight")]
+    #[serde(default = "default_weight", deserialize_with = "super::validate::whole_number::required")]
     #[schema(minimum = 1, maximum = 10, default = 1, example = 2)]
     pub weight: u8,
     /// How to grade the answer (at most 1,000 characters).

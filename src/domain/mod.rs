@@ -13,6 +13,7 @@ pub mod metadata;
 pub mod org;
 pub mod page;
 pub mod results;
+pub mod rules;
 pub mod validate;
 pub mod webhooks;
 

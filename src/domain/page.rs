@@ -3,8 +3,6 @@
 //! Lists are ordered by creation (the store's insertion sequence), which never changes, so a
 //! client walking pages while objects are being updated sees every object exactly once.
 
-use base64::Engine as _;
-
 /// One page of results.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Page<T> {
@@ -19,20 +17,24 @@ pub struct Cursor {
     pub after_seq: i64,
 }
 
-const CURSOR_VERSION: &str = "v1:";
+const CURSOR_PREFIX: &str = "cur_";
 
 impl Cursor {
-    /// The opaque text form handed to clients.
+    /// The text form handed to clients: `cur_` and the sequence number in lowercase hex (see
+    /// [`CURSOR_PATTERN`](super::rules::CURSOR_PATTERN)).
     pub fn encode(self) -> String {
-        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("{CURSOR_VERSION}{}", self.after_seq))
+        format!("{CURSOR_PREFIX}{:x}", self.after_seq.max(0))
     }
 
-    /// Parses a cursor previously returned by [`Cursor::encode`].
+    /// Parses any string of the documented cursor shape. Every such string is a position: one
+    /// past the end of a list gives an empty page.
     pub fn decode(text: &str) -> Option<Cursor> {
-        let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(text).ok()?;
-        let text = std::str::from_utf8(&bytes).ok()?;
-        let after_seq = text.strip_prefix(CURSOR_VERSION)?.parse::<i64>().ok()?;
-        (after_seq >= 0).then_some(Cursor { after_seq })
+        let hex = text.strip_prefix(CURSOR_PREFIX)?;
+        if hex.is_empty() || hex.len() > 15 || !hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
+            return None;
+        }
+        // At most 15 hex digits: always below 2^60, so it fits an i64.
+        i64::from_str_radix(hex, 16).ok().map(|after_seq| Cursor { after_seq })
     }
 }
 

@@ -44,27 +44,29 @@ impl Violations {
         if self.0.is_empty() { Ok(value) } else { Err(self) }
     }
 
-    /// Checks a required piece of text: trimmed, non-empty, at most `max` characters and free of
-    /// control characters (line breaks and tabs are allowed where `multiline`). Returns the
-    /// trimmed text.
+    /// Checks a required piece of text ([`FieldRule::text`]): at most `max` characters as sent,
+    /// not blank, and free of control characters (line breaks and tabs are allowed where
+    /// `multiline`). Returns the text without surrounding white space.
+    ///
+    /// [`FieldRule::text`]: super::rules::FieldRule::text
     pub fn text(&mut self, field: &str, value: &str, max: usize, multiline: bool) -> String {
         let trimmed = value.trim();
         if trimmed.is_empty() {
-            self.push(field, "required", "must not be empty");
-        } else {
-            self.check_length_and_chars(field, trimmed, max, multiline);
+            self.push(field, "required", "must not be empty or blank");
         }
+        self.check_length_and_chars(field, value, max, multiline);
         trimmed.to_owned()
     }
 
-    /// Like [`Violations::text`] for optional text; empty text becomes `None`.
+    /// Like [`Violations::text`] for optional text ([`FieldRule::optional_text`]); blank text
+    /// becomes `None`.
+    ///
+    /// [`FieldRule::optional_text`]: super::rules::FieldRule::optional_text
     pub fn optional_text(&mut self, field: &str, value: Option<&str>, max: usize, multiline: bool) -> Option<String> {
-        let trimmed = value?.trim();
-        if trimmed.is_empty() {
-            return None;
-        }
-        self.check_length_and_chars(field, trimmed, max, multiline);
-        Some(trimmed.to_owned())
+        let value = value?;
+        self.check_length_and_chars(field, value, max, multiline);
+        let trimmed = value.trim();
+        (!trimmed.is_empty()).then(|| trimmed.to_owned())
     }
 
     fn check_length_and_chars(&mut self, field: &str, value: &str, max: usize, multiline: bool) {
@@ -91,9 +93,9 @@ impl Violations {
         Some(value.to_owned())
     }
 
-    /// An email address of the ordinary `local@domain.tld` shape, lower-cased domain.
+    /// An email address of the ordinary `local@domain.tld` shape; empty means none.
     pub fn email(&mut self, field: &str, value: Option<&str>) -> Option<String> {
-        let value = value?.trim();
+        let value = value?;
         if value.is_empty() {
             return None;
         }
@@ -103,9 +105,10 @@ impl Violations {
         Some(value.to_owned())
     }
 
-    /// A phone number in E.164 form: `+`, a country code and 7 to 14 more digits.
+    /// A phone number in E.164 form: `+`, a country code and 7 to 14 more digits; empty means
+    /// none.
     pub fn phone(&mut self, field: &str, value: Option<&str>) -> Option<String> {
-        let value = value?.trim();
+        let value = value?;
         if value.is_empty() {
             return None;
         }
@@ -115,13 +118,14 @@ impl Violations {
         Some(value.to_owned())
     }
 
-    /// An IANA time zone name such as `America/New_York`.
+    /// An IANA time zone name such as `America/New_York`, spelled as in the bundled database;
+    /// empty means none.
     pub fn timezone(&mut self, field: &str, value: Option<&str>) -> Option<String> {
-        let value = value?.trim();
+        let value = value?;
         if value.is_empty() {
             return None;
         }
-        if jiff::tz::db().get(value).is_err() {
+        if !super::rules::is_time_zone_name(value) {
             self.push(field, "invalid_value", "must be an IANA time zone name such as America/New_York");
         }
         Some(value.to_owned())
@@ -139,7 +143,7 @@ pub fn is_e164(value: &str) -> bool {
 /// A deliberately simple address check: one `@`, a non-empty local part, a dotted domain, no
 /// whitespace, at most 254 characters. Deliverability is the caller's business.
 pub fn is_plausible_email(value: &str) -> bool {
-    if value.len() > 254 || value.chars().any(|c| c.is_whitespace() || c.is_control()) {
+    if value.chars().count() > 254 || value.chars().any(|c| c.is_whitespace() || c.is_control()) {
         return false;
     }
     let Some((local, domain)) = value.split_once('@') else {
@@ -149,6 +153,33 @@ pub fn is_plausible_email(value: &str) -> bool {
         && !domain.contains('@')
         && domain.split('.').count() >= 2
         && domain.split('.').all(|label| !label.is_empty())
+}
+
+/// Deserializers for integer fields that take any JSON number with no fractional part, as JSON
+/// Schema's `integer` does (`4.0` is the integer 4); serde alone refuses `4.0` for a `u8`.
+pub mod whole_number {
+    use serde::{Deserialize, Deserializer};
+
+    fn from_number<T: TryFrom<u64>, E: serde::de::Error>(n: serde_json::Number) -> Result<T, E> {
+        let whole = n.as_u64().or_else(|| {
+            n.as_f64().filter(|f| f.fract() == 0.0 && *f >= 0.0 && *f <= u64::MAX as f64).map(|f| f as u64)
+        });
+        let out_of_range = || E::custom(format!("invalid value: {n}, expected a whole number in range"));
+        whole.ok_or_else(out_of_range).and_then(|w| T::try_from(w).map_err(|_| out_of_range()))
+    }
+
+    pub fn required<'de, D: Deserializer<'de>, T: TryFrom<u64>>(d: D) -> Result<T, D::Error> {
+        from_number(serde_json::Number::deserialize(d)?)
+    }
+
+    pub fn optional<'de, D: Deserializer<'de>, T: TryFrom<u64>>(d: D) -> Result<Option<T>, D::Error> {
+        Option::<serde_json::Number>::deserialize(d)?.map(from_number).transpose()
+    }
+
+    /// For a PATCH field: absent is `None` (with `#[serde(default)]`), `null` is `Some(None)`.
+    pub fn present<'de, D: Deserializer<'de>, T: TryFrom<u64>>(d: D) -> Result<Option<Option<T>>, D::Error> {
+        optional(d).map(Some)
+    }
 }
 
 #[cfg(test)]

@@ -469,7 +469,7 @@ impl Dispatcher {
 
     async fn send(&self, task: &DeliveryTask, target: &crate::store::webhooks::DeliveryTarget, now: Timestamp) -> Sent {
         let endpoint = &target.endpoint;
-        if let Err(e) = self.config.policy.check_url(&endpoint.url) {
+        if let Err(e) = self.config.policy.check_delivery_url(&endpoint.url) {
             return Sent::failed(ErrorClass::Blocked, e.to_string(), 0);
         }
         let secrets: Vec<Secret> = target.secrets.iter().filter_map(|s| Secret::parse(s).ok()).collect();

@@ -66,6 +66,10 @@ pub struct UrlPolicy {
     pub allow: Vec<Cidr>,
     /// Refuse `http://` URLs.
     pub https_only: bool,
+    /// Deliver only to the `allow` ranges: public addresses are still accepted in endpoint URLs,
+    /// but every attempt to reach one fails as blocked, without connecting. For sandboxes and
+    /// test runs that must never call out.
+    pub sandboxed: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -143,6 +147,28 @@ impl UrlPolicy {
         }
     }
 
+    /// Whether a delivery may connect to this address: [`UrlPolicy::check_ip`], and in a
+    /// sandbox only the allowed ranges.
+    pub fn check_delivery_ip(&self, ip: IpAddr) -> Result<(), GuardError> {
+        self.check_ip(ip)?;
+        if self.sandboxed && !self.allow.iter().any(|c| c.contains(ip)) {
+            return Err(GuardError::Blocked { ip, class: "public (this server is sandboxed)" });
+        }
+        Ok(())
+    }
+
+    /// Checks a URL before a delivery: [`UrlPolicy::check_url`], and a literal address with
+    /// [`UrlPolicy::check_delivery_ip`].
+    pub fn check_delivery_url(&self, url: &str) -> Result<Url, GuardError> {
+        let parsed = self.check_url(url)?;
+        match parsed.host() {
+            Some(url::Host::Ipv4(ip)) => self.check_delivery_ip(IpAddr::V4(ip))?,
+            Some(url::Host::Ipv6(ip)) => self.check_delivery_ip(IpAddr::V6(ip))?,
+            _ => {}
+        }
+        Ok(parsed)
+    }
+
     /// Checks the URL's form (and its address, when the host is an IP literal).
     pub fn check_url(&self, url: &str) -> Result<Url, GuardError> {
         let parsed = Url::parse(url).map_err(|_| GuardError::NotHttp(url.to_owned()))?;
@@ -175,6 +201,20 @@ impl UrlPolicy {
 
     /// Resolves `host` and keeps the allowed addresses; refuses when none is.
     pub async fn resolve(&self, host: &str, port: u16) -> Result<Vec<SocketAddr>, GuardError> {
+        self.resolve_with(host, port, |ip| self.check_ip(ip)).await
+    }
+
+    /// Like [`UrlPolicy::resolve`], for a delivery ([`UrlPolicy::check_delivery_ip`]).
+    pub async fn resolve_for_delivery(&self, host: &str, port: u16) -> Result<Vec<SocketAddr>, GuardError> {
+        self.resolve_with(host, port, |ip| self.check_delivery_ip(ip)).await
+    }
+
+    async fn resolve_with(
+        &self,
+        host: &str,
+        port: u16,
+        check: impl Fn(IpAddr) -> Result<(), GuardError>,
+    ) -> Result<Vec<SocketAddr>, GuardError> {
         let found: Vec<SocketAddr> = tokio::net::lookup_host((host, port))
             .await
             .map_err(|e| GuardError::Unresolvable { host: host.to_owned(), reason: e.to_string() })?
@@ -182,7 +222,7 @@ impl UrlPolicy {
         let mut first_refusal = None;
         let allowed: Vec<SocketAddr> = found
             .into_iter()
-            .filter(|a| match self.check_ip(a.ip()) {
+            .filter(|a| match check(a.ip()) {
                 Ok(()) => true,
                 Err(e) => {
                     first_refusal.get_or_insert(e);
@@ -209,7 +249,7 @@ impl reqwest::dns::Resolve for GuardedResolver {
         let policy = Arc::clone(&self.policy);
         Box::pin(async move {
             let addrs = policy
-                .resolve(name.as_str(), 0)
+                .resolve_for_delivery(name.as_str(), 0)
                 .await
                 .map_err(|e| Box::new(e) as Box<dyn std::error::Error + Send + Sync>)?;
             Ok(Box::new(addrs.into_iter()) as reqwest::dns::Addrs)
@@ -272,7 +312,8 @@ mod tests {
 
     #[test]
     fn the_allow_list_opens_ranges() {
-        let p = UrlPolicy { allow: vec!["127.0.0.1/32".parse().unwrap(), "::1".parse().unwrap()], https_only: false };
+        let p =
+            UrlPolicy { allow: vec!["127.0.0.1/32".parse().unwrap(), "::1".parse().unwrap()], ..UrlPolicy::default() };
         assert!(!refused(&p, "127.0.0.1"));
         assert!(!refused(&p, "::ffff:127.0.0.1"), "a mapped address is judged as IPv4");
         assert!(!refused(&p, "::1"));
@@ -282,7 +323,7 @@ mod tests {
 
     #[test]
     fn url_forms() {
-        let p = UrlPolicy { allow: vec![], https_only: true };
+        let p = UrlPolicy { https_only: true, ..UrlPolicy::default() };
         assert_eq!(p.check_url("http://example.com/h"), Err(GuardError::HttpsRequired));
         assert!(matches!(p.check_url("ftp://example.com"), Err(GuardError::NotHttp(_))));
         assert_eq!(p.check_url("https://u:p@example.com"), Err(GuardError::Credentials));
@@ -295,9 +336,37 @@ mod tests {
         let p = UrlPolicy::default();
         let e = p.check_url_resolved("http://localhost:9/x").await.unwrap_err();
         assert!(matches!(e, GuardError::Blocked { class: "loopback", .. }), "{e}");
-        let allowed =
-            UrlPolicy { allow: vec!["127.0.0.0/8".parse().unwrap(), "::1/128".parse().unwrap()], https_only: false };
+        let allowed = UrlPolicy {
+            allow: vec!["127.0.0.0/8".parse().unwrap(), "::1/128".parse().unwrap()],
+            ..UrlPolicy::default()
+        };
         let (_, addrs) = allowed.check_url_resolved("http://localhost:9/x").await.unwrap();
         assert!(addrs.iter().all(|a| a.ip().is_loopback() && a.port() == 9));
+    }
+
+    #[tokio::test]
+    async fn a_sandbox_accepts_public_urls_but_delivers_only_to_allowed_ranges() {
+        let p = UrlPolicy { allow: vec!["127.0.0.1/32".parse().unwrap()], sandboxed: true, ..UrlPolicy::default() };
+        assert!(p.check_url("https://8.8.8.8/hook").is_ok(), "endpoint URLs are judged as without a sandbox");
+        assert!(matches!(p.check_delivery_url("https://8.8.8.8/hook"), Err(GuardError::Blocked { .. })));
+        assert!(p.check_delivery_url("http://127.0.0.1:9/hook").is_ok());
+        assert!(p.resolve_for_delivery("localhost", 9).await.is_ok_and(|a| a.iter().all(|a| a.ip().is_loopback())));
+        let open = UrlPolicy::default();
+        assert!(open.check_delivery_url("https://8.8.8.8/hook").is_ok());
+    }
+
+    #[test]
+    fn every_non_public_literal_the_guard_refuses_is_ruled_out_by_the_pattern() {
+        // Every /24 of the IPv4 space, judged by the guard and by the pattern.
+        for a in 0..=255u8 {
+            for b in 0..=255u8 {
+                for c in [0u8, 2, 100, 113, 255] {
+                    let ip = std::net::Ipv4Addr::new(a, b, c, 1);
+                    let url = format!("http://{ip}/");
+                    let guard_refuses = classify(ip.into()).is_some();
+                    assert_eq!(crate::domain::rules::NON_PUBLIC_WEBHOOK_HOST.is_match(&url), guard_refuses, "{url}");
+                }
+            }
+        }
     }
 }

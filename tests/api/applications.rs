@@ -92,7 +92,7 @@ async fn bad_applications_are_refused_with_reasons() {
     let mut no_phone = application(&job);
     no_phone["candidate"]["phone"] = serde_json::Value::Null;
     let r = app.post("/v1/applications", no_phone).await;
-    assert_eq!(r.expect_problem(422, "validation_failed")["errors"][0]["field"], "candidate.phone");
+    assert_eq!(r.expect_problem(409, "contact_required")["errors"][0]["field"], "candidate.phone");
 
     let mut bad = application(&job);
     bad["candidate"]["phone"] = json!("555-0123");
@@ -120,12 +120,14 @@ async fn bad_applications_are_refused_with_reasons() {
     app.post("/v1/applications", application("job_00000000000000000000000000000000"))
         .await
         .expect_problem(404, "job_not_found");
+    let r = app.post("/v1/applications", application("job_NOT-AN-ID")).await;
+    assert_eq!(r.expect_problem(422, "validation_failed")["errors"][0]["field"], "job_id");
     let mut by_ext = application(&job);
     by_ext.as_object_mut().unwrap().remove("job_id");
     by_ext["job_external_id"] = json!("NOPE");
     app.post("/v1/applications", by_ext).await.expect_problem(404, "job_not_found");
 
-    app.delete(&format!("/v1/jobs/{job}")).await.expect(200);
+    app.post(&format!("/v1/jobs/{job}/close"), json!({})).await.expect(200);
     app.post("/v1/applications", application(&job)).await.expect_problem(409, "job_closed");
 }
 
@@ -135,7 +137,7 @@ async fn video_jobs_need_an_email() {
     let r = app.post("/v1/jobs", json!({"title": "Analyst", "interview_type": "video"})).await;
     let job = r.expect(201)["id"].as_str().unwrap().to_owned();
     let r = app.post("/v1/applications", application(&job)).await;
-    assert_eq!(r.expect_problem(422, "validation_failed")["errors"][0]["field"], "candidate.email");
+    assert_eq!(r.expect_problem(409, "contact_required")["errors"][0]["field"], "candidate.email");
     let mut body = application(&job);
     body["candidate"]["email"] = json!("ada@example.com");
     app.post("/v1/applications", body).await.expect(201);

@@ -198,7 +198,7 @@ fn successes(f: &Fixture) -> BTreeMap<&'static str, Vec<Call>> {
         ("list_jobs", vec![(M::GET, "/v1/jobs?limit=1".into(), None), (M::GET, "/v1/jobs?status=closed".into(), None)]),
         ("get_job", vec![(M::GET, format!("/v1/jobs/{job}"), None)]),
         ("update_job", vec![(M::PATCH, format!("/v1/jobs/{job}"), Some(json!({"location": null, "title": "Driver"})))]),
-        ("close_job", vec![(M::DELETE, format!("/v1/jobs/{job}"), None)]),
+        ("close_job", vec![(M::POST, format!("/v1/jobs/{job}/close"), None)]),
         ("create_application", vec![(M::POST, "/v1/applications".into(), Some(other_app))]),
         ("list_applications", vec![(M::GET, format!("/v1/applications?job_id={job}"), None)]),
         ("get_application", vec![(M::GET, format!("/v1/applications/{app}"), None)]),

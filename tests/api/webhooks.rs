@@ -417,8 +417,9 @@ async fn endpoint_urls_are_checked_when_configured() {
     for (url, code) in [
         ("http://10.0.0.1/hook", "blocked_address"),
         ("http://169.254.169.254/latest", "blocked_address"),
-        ("http://[::1]:9/hook", "blocked_address"),
-        ("http://[::ffff:192.168.0.1]/hook", "blocked_address"),
+        ("http://[::1]:9/hook", "invalid_format"),
+        ("http://[::ffff:192.168.0.1]/hook", "invalid_format"),
+        ("http://2130706433/hook", "invalid_format"),
         ("ftp://example.com/hook", "invalid_format"),
         ("not a url", "invalid_format"),
         ("https://user:pw@example.com/", "invalid_format"),
