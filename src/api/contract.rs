@@ -37,6 +37,7 @@ pub fn apply(doc: &mut Value) {
     exactly_one_of(doc);
     name_union_arms(doc, "CallResults", "outcome");
     name_union_arms(doc, "ResumeContent", "kind");
+    drop_unused(doc, &["ResumeFile"]);
     path_ids(doc);
 }
 
@@ -432,6 +433,19 @@ fn name_union_arms(doc: &mut Value, union: &str, tag: &str) {
         "oneOf": refs,
         "discriminator": {"propertyName": tag, "mapping": mapping}
     });
+}
+
+/// Removes schemas that the steps above left without a reference (their fields now live in
+/// named arms), so that readers and generators do not meet orphans.
+fn drop_unused(doc: &mut Value, names: &[&str]) {
+    for name in names {
+        let reference = format!("\"#/components/schemas/{name}\"");
+        if !doc.to_string().contains(&reference)
+            && let Some(schemas) = doc["components"]["schemas"].as_object_mut()
+        {
+            schemas.remove(*name);
+        }
+    }
 }
 
 fn pascal(value: &str) -> String {

@@ -22,7 +22,7 @@ const LAST_OPERATIONS: &[&str] = &["revoke_api_key"];
 const DEFAULT_SEED: &str = "1";
 
 /// Kills the server when the run ends, however it ends.
-struct Server(Child);
+pub struct Server(Child);
 
 impl Drop for Server {
     fn drop(&mut self) {
@@ -33,18 +33,11 @@ impl Drop for Server {
 
 pub fn run(root: &Path) -> Result<String, String> {
     let Some(bin) = crate::tools::python(root)? else { return Ok("skipped".into()) };
-    let status = Command::new("cargo")
-        .args(["build", "--quiet", "--bin", "public-api"])
-        .current_dir(root)
-        .status()
-        .map_err(|e| format!("cannot run cargo build: {e}"))?;
-    if !status.success() {
-        return Err("cargo build --bin public-api failed".into());
-    }
+    build_server(root)?;
     let work = root.join("target/ci/schemathesis");
     let _ = std::fs::remove_dir_all(&work);
     std::fs::create_dir_all(&work).map_err(|e| format!("cannot create {}: {e}", work.display()))?;
-    let (server, url, key) = start_server(root, &work.join("data"))?;
+    let (server, url, key) = start_server(root, &work.join("data"), &[])?;
     let seed = std::env::var("PUBLIC_API_SCHEMATHESIS_SEED").unwrap_or_else(|_| DEFAULT_SEED.to_owned());
     let main_pass = run_pass(root, &bin, &work, &url, &key, &seed, Pass::AllBut(LAST_OPERATIONS))?;
     let last_pass = run_pass(root, &bin, &work, &url, &key, &seed, Pass::Only(&["create_api_key", "revoke_api_key"]))?;
@@ -55,6 +48,16 @@ pub fn run(root: &Path) -> Result<String, String> {
     } else {
         Err(format!("schemathesis found failures with seed {seed} (see above; JUnit reports in {report})"))
     }
+}
+
+/// Builds `target/debug/public-api`.
+pub fn build_server(root: &Path) -> Result<(), String> {
+    let status = Command::new("cargo")
+        .args(["build", "--quiet", "--bin", "public-api"])
+        .current_dir(root)
+        .status()
+        .map_err(|e| format!("cannot run cargo build: {e}"))?;
+    if status.success() { Ok(()) } else { Err("cargo build --bin public-api failed".into()) }
 }
 
 /// Which operations one pass runs.
@@ -109,12 +112,14 @@ fn run_pass(
 
 /// Starts `public-api serve` on a free port and reads its address and first API key from the
 /// start-up banner.
-fn start_server(root: &Path, data: &Path) -> Result<(Server, String, String), String> {
+/// `extra` flags go after the fixed ones. The server always runs sandboxed: tools make endpoints
+/// with public URLs, and the sandbox keeps every delivery on this machine (attempts elsewhere
+/// fail as blocked, without connecting).
+pub fn start_server(root: &Path, data: &Path, extra: &[&str]) -> Result<(Server, String, String), String> {
     let mut child = Command::new(root.join("target/debug/public-api"))
-        // Schemathesis makes endpoints with public URLs; the sandbox keeps every delivery on
-        // this machine (attempts to them fail as blocked, without connecting).
         .args(["serve", "--addr", "127.0.0.1:0", "--rate-limit", "0", "--webhook-sandbox", "--data-dir"])
         .arg(data)
+        .args(extra)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()

@@ -1,5 +1,6 @@
 //! External tools pinned in `tools/` and installed into `target/tools/` on first use: Python
-//! packages from `tools/requirements.txt` into a virtual environment, Node.js packages from
+//! packages from `tools/requirements.txt` (and `tools/clients-requirements.txt`) into virtual
+//! environments, Node.js packages from
 //! `tools/package.json` and its lock file with `npm ci`. A stamp file holds the pins that were
 //! installed, so an edit of the pins reinstalls and nothing else does.
 //!
@@ -19,8 +20,18 @@ pub fn in_ci() -> bool {
 
 /// The `bin` directory of the Python tools, or `None` when the check should be skipped.
 pub fn python(root: &Path) -> Result<Option<PathBuf>, String> {
-    let venv = root.join("target/tools/venv");
-    let requirements = root.join("tools/requirements.txt");
+    python_env(root, "venv", "requirements.txt")
+}
+
+/// The `bin` directory of the Python client generator (`tools/clients-requirements.txt`, a
+/// virtual environment of its own: its pins need not agree with Schemathesis').
+pub fn python_clients(root: &Path) -> Result<Option<PathBuf>, String> {
+    python_env(root, "clients-venv", "clients-requirements.txt")
+}
+
+fn python_env(root: &Path, name: &str, requirements: &str) -> Result<Option<PathBuf>, String> {
+    let venv = root.join("target/tools").join(name);
+    let requirements = root.join("tools").join(requirements);
     if !runs("python3", &["-c", "import venv"]) {
         return missing("python3 with the venv module");
     }
