@@ -228,7 +228,7 @@ fn check_reachable(job: &Job, candidate: &CandidateFields) -> Result<(), ApiErro
 #[into_params(parameter_in = Query)]
 pub struct ApplicationFilter {
     /// Only applications for this job (our `id`).
-    #[param(pattern = "^job_[0-9a-f]{32}$", example = "job_0192d5e7c1b27a3f8e6b8c2f4d1a9e70")]
+    #[param(pattern = "^job_[0-9a-f]{32}$")]
     pub job_id: Option<String>,
     /// Only applications with this status.
     #[param(value_type = Option<ApplicationStatus>)]

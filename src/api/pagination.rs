@@ -40,11 +40,11 @@ pub struct PageParams {
     pub limit: Option<String>,
     /// Where to continue: the `next_cursor` of the previous page (`cur_` and 1 to 15 lowercase
     /// hex digits). Any cursor of that shape is a valid position; past the end, the page is empty.
-    #[param(value_type = Option<String>, pattern = "^cur_[0-9a-f]{1,15}$", example = "cur_2a")]
+    #[param(value_type = Option<String>, pattern = "^cur_[0-9a-f]{1,15}$")]
     pub cursor: Option<String>,
     /// Only objects changed after this time (RFC 3339, e.g. `2026-01-31T09:00:00Z`; encode `+`
     /// in an offset as `%2B`).
-    #[param(value_type = Option<String>, format = DateTime, example = "2026-01-31T09:00:00Z")]
+    #[param(value_type = Option<String>, format = DateTime)]
     pub updated_after: Option<String>,
 }
 

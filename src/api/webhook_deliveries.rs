@@ -24,7 +24,7 @@ pub const TAG: &str = "Webhook deliveries";
 #[into_params(parameter_in = Query)]
 pub struct DeliveryFilter {
     /// Only deliveries to this endpoint.
-    #[param(pattern = "^ep_[0-9a-f]{32}$", example = "ep_0192d5e7c1b27a3f8e6b8c2f4d1a9e74")]
+    #[param(pattern = "^ep_[0-9a-f]{32}$")]
     pub endpoint_id: Option<String>,
     /// Only deliveries of this event type.
     #[param(value_type = Option<EventType>)]

@@ -112,3 +112,98 @@ fn every_link_names_an_operation_and_one_of_its_path_parameters() {
     }
     assert_eq!(links, 17);
 }
+
+#[tokio::test]
+async fn the_served_spec_names_the_server_it_is_served_by() {
+    let relative = TestApp::start().await;
+    let served = relative.send(relative.client.get(relative.url("/openapi.json"))).await;
+    assert_eq!(served.expect(200)["servers"][0]["url"], "/", "without --public-url, relative to the document");
+    let proxied = TestApp::start_with(|c| c.api.public_url = Some("https://sandbox.example.com/api/".into())).await;
+    let served = proxied.send(proxied.client.get(proxied.url("/openapi.json"))).await;
+    assert_eq!(
+        served.expect(200)["servers"],
+        serde_json::json!([{"url": "https://sandbox.example.com/api", "description": "This server"}])
+    );
+}
+
+/// A validator for one component schema, with the whole document as the root its `$ref`s
+/// resolve against.
+fn component_validator(spec: &Value, name: &str) -> jsonschema::Validator {
+    let mut root = spec.clone();
+    root["$ref"] = format!("#/components/schemas/{name}").into();
+    jsonschema::options()
+        .with_draft(jsonschema::Draft::Draft202012)
+        .build(&root)
+        .unwrap_or_else(|e| panic!("{name}: {e}"))
+}
+
+/// Every request body has an example, and each example is valid against its schema.
+#[test]
+fn every_request_body_has_a_valid_example() {
+    let spec = public_api::api::openapi_document(None);
+    let mut checked = 0;
+    for (path, item) in spec["paths"].as_object().unwrap() {
+        for (method, op) in item.as_object().unwrap() {
+            let Some(schema) = op["requestBody"]["content"]["application/json"]["schema"].as_object() else { continue };
+            let name = schema["$ref"].as_str().unwrap().trim_start_matches("#/components/schemas/");
+            let example = &spec["components"]["schemas"][name]["example"];
+            assert!(!example.is_null(), "{method} {path}: {name} has no example");
+            let errors: Vec<String> =
+                component_validator(&spec, name).iter_errors(example).map(|e| e.to_string()).collect();
+            assert!(errors.is_empty(), "{method} {path}: the example of {name} is invalid: {errors:?}");
+            checked += 1;
+        }
+    }
+    assert_eq!(checked, 7);
+}
+
+/// The arms of every `oneOf` exclude each other: each instance below matches exactly one arm,
+/// or none when the server refuses it too. (redocly's heuristic cannot see this for the
+/// exactly-one-of unions; see .redocly.lint-ignore.yaml.)
+#[test]
+fn one_of_arms_exclude_each_other() {
+    use serde_json::json;
+    let spec = public_api::api::openapi_document(None);
+    let candidate = json!({"first_name": "Ada", "last_name": "Lovelace"});
+    let cases = [
+        (
+            "CreateApplicationRequest",
+            json!({"job_id": "job_0192d5e7c1b27a3f8e6b8c2f4d1a9e70", "candidate": candidate}),
+            1,
+        ),
+        ("CreateApplicationRequest", json!({"job_external_id": "REQ-1", "job_id": null, "candidate": candidate}), 1),
+        (
+            "CreateApplicationRequest",
+            json!({"job_id": "job_0192d5e7c1b27a3f8e6b8c2f4d1a9e70", "job_external_id": "REQ-1", "candidate": candidate}),
+            0,
+        ),
+        ("CreateApplicationRequest", json!({"candidate": candidate}), 0),
+        ("ResumeInput", json!({"text": "Ten years."}), 1),
+        (
+            "ResumeInput",
+            json!({"text": null, "file": {"filename": "a.pdf", "content_type": "application/pdf", "content_base64": "JVBERi0xLjQK"}}),
+            1,
+        ),
+        (
+            "ResumeInput",
+            json!({"text": "x", "file": {"filename": "a.pdf", "content_type": "application/pdf", "content_base64": "JVBERi0xLjQK"}}),
+            0,
+        ),
+        ("ResumeInput", json!({}), 0),
+        ("CompleteInterviewRequest", json!({}), 1),
+        ("CompleteInterviewRequest", json!({"score": 87}), 1),
+        ("CompleteInterviewRequest", json!({"outcome": "no_answer", "score": null}), 1),
+        ("CompleteInterviewRequest", json!({"outcome": "no_answer", "score": 87}), 0),
+    ];
+    for (union, instance, expected) in cases {
+        let arms = spec["components"]["schemas"][union]["oneOf"].as_array().unwrap();
+        let matched = arms
+            .iter()
+            .filter(|arm| {
+                let name = arm["$ref"].as_str().unwrap().trim_start_matches("#/components/schemas/");
+                component_validator(&spec, name).is_valid(&instance)
+            })
+            .count();
+        assert_eq!(matched, expected, "{union}: {instance}");
+    }
+}

@@ -5,12 +5,14 @@
 //! - `cargo xtask schemathesis`: Schemathesis against a live server (xtask/src/live.rs).
 //! - `cargo xtask clients`: generated TypeScript and Python clients round-trip against a live
 //!   server (xtask/src/clients.rs).
+//! - `cargo xtask browser`: /docs in Debian's Chromium (xtask/src/browser.rs).
 //! - `cargo xtask breaking [--base REF]`: the breaking-change gate (xtask/src/breaking.rs).
 //! - `cargo xtask bench [--quick] [--store postgres]`: the benchmarks (bench/), release build;
 //!   `--quick` is a smoke run; other flags go to the bench (`cargo xtask bench --help`).
 //! - `cargo xtask ci`: everything CI runs, stage by stage, stopping at the first failure.
 
 mod breaking;
+mod browser;
 mod clients;
 mod live;
 mod tools;
@@ -48,11 +50,21 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
+        ["browser"] => match browser::run(&project_root()) {
+            Ok(note) => {
+                println!("browser: ok {note}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("error: {e}");
+                ExitCode::FAILURE
+            }
+        },
         ["breaking"] => breaking_gate("HEAD~1"),
         ["breaking", "--base", base] => breaking_gate(base),
         _ => {
             eprintln!(
-                "usage: cargo xtask spec [--check] | validate-spec | schemathesis | clients | breaking [--base REF] | bench [--quick] [--store postgres] | ci"
+                "usage: cargo xtask spec [--check] | validate-spec | schemathesis | clients | browser | breaking [--base REF] | bench [--quick] [--store postgres] | ci"
             );
             ExitCode::from(2)
         }
@@ -255,6 +267,7 @@ const STAGES: &[Stage] = &[
     Stage { name: "spec lint", run: Run::Command { program: "cargo", args: &["xtask", "validate-spec"], env: &[] } },
     Stage { name: "schemathesis", run: Run::Command { program: "cargo", args: &["xtask", "schemathesis"], env: &[] } },
     Stage { name: "clients", run: Run::Command { program: "cargo", args: &["xtask", "clients"], env: &[] } },
+    Stage { name: "browser", run: Run::Command { program: "cargo", args: &["xtask", "browser"], env: &[] } },
     Stage {
         name: "bench smoke",
         run: Run::Command { program: "cargo", args: &["xtask", "bench", "--quick"], env: &[] },
