@@ -39,6 +39,7 @@ pub fn apply(doc: &mut Value) {
     name_union_arms(doc, "ResumeContent", "kind");
     drop_unused(doc, &["ResumeFile"]);
     path_ids(doc);
+    super::examples::add(doc);
 }
 
 /// Sets `servers`: the public URL the server was told it has, else one relative to the document,
@@ -421,7 +422,7 @@ fn name_union_arms(doc: &mut Value, union: &str, tag: &str) {
             required.insert(0, json!(tag));
         }
         object["required"] = Value::Array(required);
-        let name = format!("{}{union}", pascal(&value));
+        let name = format!("{}{union}", super::spec::pascal_case(&value));
         let reference = format!("#/components/schemas/{name}");
         mapping.insert(value, json!(reference));
         refs.push(json!({"$ref": reference}));
@@ -446,16 +447,6 @@ fn drop_unused(doc: &mut Value, names: &[&str]) {
             schemas.remove(*name);
         }
     }
-}
-
-fn pascal(value: &str) -> String {
-    value
-        .split('_')
-        .map(|w| {
-            let mut c = w.chars();
-            c.next().map(|f| f.to_ascii_uppercase().to_string() + c.as_str()).unwrap_or_default()
-        })
-        .collect()
 }
 
 /// Path parameters named after an id kind get that kind's shape. A malformed id can never exist,

@@ -8,6 +8,7 @@ pub mod applications;
 pub mod auth;
 pub mod candidates;
 pub mod contract;
+pub mod examples;
 pub mod extract;
 pub mod idempotency;
 pub mod integration;

@@ -184,15 +184,15 @@ pub fn add_links(api: &mut utoipa::openapi::OpenApi) {
                 if let Some(RefOr::T(response)) = op.responses.responses.get_mut(*status) {
                     let link =
                         LinkBuilder::new().operation_id(*to).parameter(*parameter, format!("$response.body#{pointer}"));
-                    response.links.insert(to_link_name(to), RefOr::T(link.build()));
+                    response.links.insert(pascal_case(to), RefOr::T(link.build()));
                 }
             }
         }
     }
 }
 
-/// `get_job` -> `GetJob`, the style link names usually take.
-fn to_link_name(operation_id: &str) -> String {
+/// `get_job` -> `GetJob`: the style of link names, and of the schema names in `contract.rs`.
+pub(super) fn pascal_case(operation_id: &str) -> String {
     operation_id
         .split('_')
         .map(|word| {

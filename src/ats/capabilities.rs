@@ -141,6 +141,7 @@ pub struct Capability {
     pub documented_as: &'static str,
     pub support: Support,
     /// Why, in the provider's terms.
+    #[schema(example = "Served from the job cache that POST /v1/jobs fills.")]
     pub note: &'static str,
 }
 

@@ -120,8 +120,10 @@ pub struct WebhookDelivery {
     /// Our id of the delivery (`del_…`).
     #[schema(example = "del_0192d5e7c1b27a3f8e6b8c2f4d1a9e77")]
     pub id: String,
+    #[schema(example = "ep_0192d5e7c1b27a3f8e6b8c2f4d1a9e76")]
     pub endpoint_id: String,
     /// The event's id; also the `webhook-id` header of every attempt.
+    #[schema(example = "evt_0192d5e7c1b27a3f8e6b8c2f4d1a9e78")]
     pub event_id: String,
     #[schema(example = "interview.completed")]
     pub event_type: String,

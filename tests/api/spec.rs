@@ -207,3 +207,41 @@ fn one_of_arms_exclude_each_other() {
         assert_eq!(matched, expected, "{union}: {instance}");
     }
 }
+
+/// Every documented response body has an example, and each example is valid against its
+/// schema (problem responses against `Problem`).
+#[test]
+fn every_response_has_a_valid_example() {
+    let spec = public_api::api::openapi_document(None);
+    let mut checked = 0;
+    let mut problems = Vec::new();
+    let mut check = |at: String, media: &Value| {
+        let example = &media["example"];
+        if example.is_null() {
+            problems.push(format!("{at}: no example"));
+            return;
+        }
+        let mut root = spec.clone();
+        root["$defs"] = serde_json::json!({"target": media["schema"].clone()});
+        root["$ref"] = "#/$defs/target".into();
+        let validator = jsonschema::options().with_draft(jsonschema::Draft::Draft202012).build(&root).unwrap();
+        problems.extend(validator.iter_errors(example).map(|e| format!("{at}: {e} at {}", e.instance_path())));
+        checked += 1;
+    };
+    for (name, response) in spec["components"]["responses"].as_object().unwrap() {
+        for (media_type, media) in response["content"].as_object().into_iter().flatten() {
+            check(format!("response {name} {media_type}"), media);
+        }
+    }
+    for (path, item) in spec["paths"].as_object().unwrap() {
+        for (method, op) in item.as_object().unwrap() {
+            for (status, response) in op["responses"].as_object().into_iter().flatten() {
+                for (media_type, media) in response["content"].as_object().into_iter().flatten() {
+                    check(format!("{method} {path} {status} {media_type}"), media);
+                }
+            }
+        }
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+    assert!(checked > 40, "only {checked} examples");
+}
