@@ -21,13 +21,7 @@ use crate::domain::rules::{self, FieldRule};
 /// Applies every rule to `doc`, the document utoipa generated.
 pub fn apply(doc: &mut Value) {
     name_maps(doc);
-    for (schema, property, rule) in field_rules() {
-        let Some(target) = doc.pointer_mut(&format!("/components/schemas/{schema}/properties/{property}")) else {
-            panic!("the contract names {schema}.{property}, which the document does not have");
-        };
-        merge(target, rule);
-    }
-    for (schema, property, keywords) in list_limits() {
+    for (schema, property, keywords) in property_rules() {
         let Some(target) = doc.pointer_mut(&format!("/components/schemas/{schema}/properties/{property}")) else {
             panic!("the contract names {schema}.{property}, which the document does not have");
         };
@@ -58,8 +52,9 @@ pub fn set_server(doc: &mut Value, public_url: Option<&str>) {
 /// Keywords to merge into one schema's property: (schema, property, keywords).
 type PropertyRule = (&'static str, &'static str, Vec<(&'static str, Value)>);
 
-/// Which string fields follow which rule.
-fn field_rules() -> Vec<PropertyRule> {
+/// Which fields follow which rule: the string rules, then limits on lists.
+fn property_rules() -> Vec<PropertyRule> {
+    let max_items = |n: usize| vec![("maxItems", json!(n))];
     let text = |max, multiline| FieldRule::text(max, multiline).keywords();
     let optional = |max, multiline| FieldRule::optional_text(max, multiline).keywords();
     let external_id = || FieldRule::external_id().keywords();
@@ -83,7 +78,7 @@ fn field_rules() -> Vec<PropertyRule> {
         ("CreateApplicationRequest", "job_external_id", external_id()),
         ("CreateApplicationRequest", "job_id", FieldRule::id(IdKind::Job).keywords()),
         ("ResumeInput", "text", text(MAX_RESUME_TEXT_CHARS, true)),
-        ("ResumeFileInput", "filename", file_name()),
+        ("ResumeFileInput", "filename", FieldRule::file_name(MAX_FILENAME_CHARS).keywords()),
         ("ResumeFileInput", "content_type", vec![("enum", json!(crate::domain::candidate::RESUME_CONTENT_TYPES))]),
         (
             "ResumeFileInput",
@@ -99,27 +94,10 @@ fn field_rules() -> Vec<PropertyRule> {
         ("CreateEndpointRequest", "description", optional(500, false)),
         ("UpdateEndpointRequest", "url", webhook_url()),
         ("UpdateEndpointRequest", "description", optional(500, false)),
-    ]
-}
-
-/// Limits on lists and numbers that the derive cannot state.
-fn list_limits() -> Vec<PropertyRule> {
-    let max_items = |n: usize| vec![("maxItems", json!(n))];
-    vec![
         ("CreateJobRequest", "requirements", max_items(MAX_REQUIREMENTS)),
         ("CreateJobRequest", "screening_questions", max_items(MAX_QUESTIONS)),
         ("UpdateJobRequest", "requirements", max_items(MAX_REQUIREMENTS)),
         ("UpdateJobRequest", "screening_questions", max_items(MAX_QUESTIONS)),
-    ]
-}
-
-fn file_name() -> Vec<(&'static str, Value)> {
-    let control = rules::CONTROL;
-    let ws = rules::WHITE_SPACE;
-    vec![
-        ("minLength", json!(1)),
-        ("maxLength", json!(MAX_FILENAME_CHARS)),
-        ("pattern", json!(format!(r"^[^{control}/\\]*[^{control}{ws}/\\][^{control}/\\]*$"))),
     ]
 }
 
@@ -154,19 +132,12 @@ fn time_zone(doc: &mut Value) {
 }
 
 /// Merges keywords into a property schema. A nullable property (`"type": ["string", "null"]`)
-/// keeps accepting `null`: string keywords do not apply to it.
+/// keeps accepting `null`: string keywords do not apply to it. (No nullable property takes an
+/// `enum` from here, which would have to list `null` too: the time zones are a named schema.)
 fn merge(target: &mut Value, keywords: Vec<(&'static str, Value)>) {
     let Some(object) = target.as_object_mut() else { return };
     for (key, value) in keywords {
-        if key == "enum" && object.get("type").is_some_and(|t| t.as_array().is_some_and(|a| a.contains(&json!("null"))))
-        {
-            // An enum lists every value the property takes, so `null` joins it.
-            let mut values = value.as_array().cloned().unwrap_or_default();
-            values.push(Value::Null);
-            object.insert(key.into(), Value::Array(values));
-        } else {
-            object.insert(key.into(), value);
-        }
+        object.insert(key.into(), value);
     }
 }
 
@@ -274,11 +245,26 @@ fn map_schema_for(property: &str) -> Option<&'static str> {
 /// `null`, and every arm is closed (`additionalProperties: false`), so a body with both or
 /// neither matches no arm, as the server answers it.
 fn exactly_one_of(doc: &mut Value) {
+    // (union, what an arm is, first field, its arm, second field, its arm)
     let pairs = [
-        ("CreateApplicationRequest", "job_id", "ApplicationForJobId", "job_external_id", "ApplicationForJobExternalId"),
-        ("ResumeInput", "text", "ResumeText", "file", "ResumeFileUpload"),
+        (
+            "CreateApplicationRequest",
+            "An application whose job is named by our id or your external id: this arm is the one",
+            "job_id",
+            "ApplicationForJobId",
+            "job_external_id",
+            "ApplicationForJobExternalId",
+        ),
+        (
+            "ResumeInput",
+            "A resume given as exactly one of text and file: this arm is the one",
+            "text",
+            "ResumeText",
+            "file",
+            "ResumeFileUpload",
+        ),
     ];
-    for (union, first, first_arm, second, second_arm) in pairs {
+    for (union, what, first, first_arm, second, second_arm) in pairs {
         let Some(original) = doc["components"]["schemas"].get(union).cloned() else { continue };
         let required: Vec<Value> = original["required"].as_array().cloned().unwrap_or_default();
         let arm = |own: &str, other: &str, description: &str| {
@@ -297,8 +283,8 @@ fn exactly_one_of(doc: &mut Value) {
             arm.as_object_mut().map(|o| o.remove("example"));
             arm
         };
-        let a = arm(first, second, &format!("{} naming `{first}`.", describe(union)));
-        let b = arm(second, first, &format!("{} naming `{second}`.", describe(union)));
+        let a = arm(first, second, &format!("{what} naming `{first}`."));
+        let b = arm(second, first, &format!("{what} naming `{second}`."));
         let schemas = doc["components"]["schemas"].as_object_mut().expect("schemas");
         schemas.insert(first_arm.into(), a);
         schemas.insert(second_arm.into(), b);
@@ -315,15 +301,6 @@ fn exactly_one_of(doc: &mut Value) {
         schemas.insert(union.into(), wrapper);
     }
     complete_interview_arms(doc);
-}
-
-fn describe(union: &str) -> &'static str {
-    match union {
-        "CreateApplicationRequest" => {
-            "An application whose job is named by our id or your external id: this arm is the one"
-        }
-        _ => "A resume given as exactly one of text and file: this arm is the one",
-    }
 }
 
 /// `score` goes only with the outcome `completed`: two arms, split by outcome.
