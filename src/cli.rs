@@ -108,8 +108,9 @@ pub struct ServeArgs {
     #[arg(long = "webhook-allow-cidr", env = "PUBLIC_API_WEBHOOK_ALLOW_CIDR", value_delimiter = ',')]
     pub webhook_allow_cidr: Vec<String>,
     /// Deliver webhooks only to the --webhook-allow-cidr ranges. URLs elsewhere are still
-    /// accepted, but every attempt to reach them fails as blocked without connecting: for
-    /// sandboxes and test runs that must never call out.
+    /// accepted, but every attempt to reach them fails as blocked without connecting, and host
+    /// names resolve only from /etc/hosts and localhost: for sandboxes and test runs that must
+    /// never call out.
     #[arg(long, env = "PUBLIC_API_WEBHOOK_SANDBOX")]
     pub webhook_sandbox: bool,
     /// Accept only https:// webhook URLs.

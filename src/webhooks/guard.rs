@@ -6,10 +6,14 @@
 //! IPv6 alike) unless an allow-list names them. Deliveries connect only to the addresses that
 //! passed, because the HTTP client resolves through [`GuardedResolver`]: there is no second
 //! lookup for an attacker's DNS to answer differently.
+//!
+//! A sandboxed server sends no DNS query at all: it resolves names from the hosts file and
+//! `localhost` only, so a test run can neither reach out nor wait on an unreachable resolver.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::str::FromStr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use reqwest::Url;
 
@@ -190,12 +194,19 @@ impl UrlPolicy {
         Ok(parsed)
     }
 
-    /// Checks the URL, resolving its host name; the addresses that may be used.
+    /// Checks the URL, resolving its host name; the addresses that may be used. A lookup that
+    /// takes longer than [`CONFIG_LOOKUP_TIMEOUT`] counts as unresolvable, so a slow resolver
+    /// cannot hold up the request that configures an endpoint.
     pub async fn check_url_resolved(&self, url: &str) -> Result<(Url, Vec<SocketAddr>), GuardError> {
         let parsed = self.check_url(url)?;
         let host = parsed.host_str().unwrap_or_default().trim_start_matches('[').trim_end_matches(']').to_owned();
         let port = parsed.port_or_known_default().unwrap_or(443);
-        let addrs = self.resolve(&host, port).await?;
+        let addrs = tokio::time::timeout(CONFIG_LOOKUP_TIMEOUT, self.resolve(&host, port)).await.map_err(|_| {
+            GuardError::Unresolvable {
+                host: host.clone(),
+                reason: format!("no answer within {} s", CONFIG_LOOKUP_TIMEOUT.as_secs()),
+            }
+        })??;
         Ok((parsed, addrs))
     }
 
@@ -215,10 +226,7 @@ impl UrlPolicy {
         port: u16,
         check: impl Fn(IpAddr) -> Result<(), GuardError>,
     ) -> Result<Vec<SocketAddr>, GuardError> {
-        let found: Vec<SocketAddr> = tokio::net::lookup_host((host, port))
-            .await
-            .map_err(|e| GuardError::Unresolvable { host: host.to_owned(), reason: e.to_string() })?
-            .collect();
+        let found = self.lookup(host, port).await?;
         let mut first_refusal = None;
         let allowed: Vec<SocketAddr> = found
             .into_iter()
@@ -236,6 +244,51 @@ impl UrlPolicy {
             (true, None) => Err(GuardError::Unresolvable { host: host.to_owned(), reason: "no addresses".into() }),
         }
     }
+
+    /// The addresses `host` names: from the system resolver, or in a sandbox from
+    /// [`local_addresses`] only.
+    async fn lookup(&self, host: &str, port: u16) -> Result<Vec<SocketAddr>, GuardError> {
+        let unresolvable = |reason: String| GuardError::Unresolvable { host: host.to_owned(), reason };
+        if !self.sandboxed {
+            return Ok(tokio::net::lookup_host((host, port)).await.map_err(|e| unresolvable(e.to_string()))?.collect());
+        }
+        let hosts = tokio::fs::read_to_string(HOSTS_FILE).await.unwrap_or_default();
+        let found = local_addresses(host, &hosts);
+        if found.is_empty() {
+            return Err(unresolvable(format!(
+                "this server is sandboxed and resolves names only from {HOSTS_FILE} and localhost"
+            )));
+        }
+        Ok(found.into_iter().map(|ip| SocketAddr::new(ip, port)).collect())
+    }
+}
+
+/// How long configuring an endpoint waits for its host name to resolve.
+pub const CONFIG_LOOKUP_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Where a sandbox looks names up.
+const HOSTS_FILE: &str = "/etc/hosts";
+
+/// The addresses a name has without asking DNS: an IP literal is itself, `localhost` and its
+/// subdomains are loopback (RFC 6761), and any other name is looked up in `hosts` (the hosts
+/// file's text: an address, then its names, per line).
+pub fn local_addresses(host: &str, hosts: &str) -> Vec<IpAddr> {
+    if let Ok(ip) = host.parse::<IpAddr>() {
+        return vec![ip];
+    }
+    let name = host.trim_end_matches('.').to_ascii_lowercase();
+    if name == "localhost" || name.ends_with(".localhost") {
+        return vec![IpAddr::V4(Ipv4Addr::LOCALHOST), IpAddr::V6(Ipv6Addr::LOCALHOST)];
+    }
+    hosts
+        .lines()
+        .map(|line| line.split('#').next().unwrap_or_default())
+        .filter_map(|line| {
+            let mut fields = line.split_whitespace();
+            let ip = fields.next()?.parse::<IpAddr>().ok()?;
+            fields.any(|n| n.eq_ignore_ascii_case(&name)).then_some(ip)
+        })
+        .collect()
 }
 
 /// The HTTP client's DNS resolver: resolves and drops every address the policy refuses.
@@ -351,8 +404,21 @@ mod tests {
         assert!(matches!(p.check_delivery_url("https://8.8.8.8/hook"), Err(GuardError::Blocked { .. })));
         assert!(p.check_delivery_url("http://127.0.0.1:9/hook").is_ok());
         assert!(p.resolve_for_delivery("localhost", 9).await.is_ok_and(|a| a.iter().all(|a| a.ip().is_loopback())));
+        let e = p.resolve_for_delivery("receiver.example.com", 443).await.unwrap_err();
+        assert!(matches!(e, GuardError::Unresolvable { .. }), "a sandbox sends no DNS query: {e}");
         let open = UrlPolicy::default();
         assert!(open.check_delivery_url("https://8.8.8.8/hook").is_ok());
+    }
+
+    #[test]
+    fn a_sandbox_resolves_literals_localhost_and_the_hosts_file() {
+        let hosts = "127.0.0.1 localhost\n# 10.0.0.9 commented.test\n10.1.2.3  receiver Receiver.Local # partner\n";
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        assert_eq!(local_addresses("10.9.9.9", hosts), [ip("10.9.9.9")]);
+        assert_eq!(local_addresses("api.LOCALHOST.", hosts), [ip("127.0.0.1"), ip("::1")]);
+        assert_eq!(local_addresses("receiver.local", hosts), [ip("10.1.2.3")]);
+        assert!(local_addresses("commented.test", hosts).is_empty());
+        assert!(local_addresses("example.com", hosts).is_empty());
     }
 
     #[test]
