@@ -6,6 +6,7 @@
 //! one PostgreSQL database. Both make their decisions with [`rules`]. Every method that reads
 //! or writes tenant data takes the organisation id and never crosses it.
 
+pub mod encoding;
 pub mod postgres;
 pub mod rules;
 pub mod sqlite;

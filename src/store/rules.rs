@@ -6,9 +6,9 @@
 //! attempt moves its delivery on. Nothing here does I/O.
 
 use jiff::{SignedDuration, Timestamp};
-use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
+use super::encoding::micros;
 use super::webhooks::{AttemptOutcome, EndpointPatch, NewEndpoint};
 use super::{IdempotencyBegin, IdempotencyClaim, InterviewStep, NewApplication, Rejection, StoreError, StoredResponse};
 use crate::domain::events::{
@@ -16,30 +16,8 @@ use crate::domain::events::{
     InterviewFailedEvent, JobRef, OutboxEvent,
 };
 use crate::domain::results::{CallOutcome, CallResults};
-use crate::domain::webhooks::{DeliveryStatus, WebhookDelivery, WebhookEndpoint};
+use crate::domain::webhooks::{DeliveryStatus, WebhookEndpoint};
 use crate::domain::{Application, ApplicationStatus, Candidate, CandidateFields, Job, JobStatus};
-
-// Times are stored as microseconds since the Unix epoch, records as JSON text.
-
-pub(crate) fn micros(t: Timestamp) -> i64 {
-    t.as_microsecond()
-}
-
-pub(crate) fn from_micros(us: i64) -> Result<Timestamp, StoreError> {
-    Timestamp::from_microsecond(us).map_err(|e| StoreError::Internal(format!("stored time out of range: {e}")))
-}
-
-pub(crate) fn opt_from_micros(us: Option<i64>) -> Result<Option<Timestamp>, StoreError> {
-    us.map(from_micros).transpose()
-}
-
-pub(crate) fn to_json<T: Serialize>(record: &T) -> Result<String, StoreError> {
-    serde_json::to_string(record).map_err(|e| StoreError::Internal(format!("record does not encode: {e}")))
-}
-
-pub(crate) fn from_json<T: DeserializeOwned>(text: &str) -> Result<T, StoreError> {
-    Ok(serde_json::from_str(text)?)
-}
 
 /// Whether an upsert changed nothing the client sent (so `updated_at` must not move).
 pub(crate) fn same_content(before: &Job, after: &Job) -> bool {
@@ -409,52 +387,4 @@ pub(crate) fn after_attempt(
         AttemptOutcome::Manual { succeeded: false } => None,
     };
     AttemptWrite { status, release_lease: !lease_lost(lease_owner, owner) }
-}
-
-/// The columns of a delivery row, as both stores keep them.
-pub(crate) struct DeliveryRow {
-    pub seq: i64,
-    pub id: String,
-    pub endpoint_id: String,
-    pub event_id: String,
-    pub event_type: String,
-    pub status: String,
-    pub attempts: u32,
-    pub next_attempt_at: Option<i64>,
-    pub created_at: i64,
-    pub updated_at: i64,
-}
-
-/// A delivery as the API shows it; the next attempt only while it is pending.
-pub(crate) fn delivery_record(row: DeliveryRow) -> Result<(i64, WebhookDelivery), StoreError> {
-    let status = DeliveryStatus::parse(&row.status)
-        .ok_or_else(|| StoreError::Internal(format!("bad delivery status {}", row.status)))?;
-    let next_attempt_at = if status == DeliveryStatus::Pending { opt_from_micros(row.next_attempt_at)? } else { None };
-    Ok((
-        row.seq,
-        WebhookDelivery {
-            id: row.id,
-            endpoint_id: row.endpoint_id,
-            event_id: row.event_id,
-            event_type: row.event_type,
-            status,
-            attempt_count: row.attempts,
-            next_attempt_at,
-            created_at: from_micros(row.created_at)?,
-            updated_at: from_micros(row.updated_at)?,
-        },
-    ))
-}
-
-/// A page from rows fetched with `limit + 1`: the extra row only says there is more.
-pub(crate) fn page_of<T>(rows: Vec<(i64, T)>, limit: u32) -> crate::domain::Page<T> {
-    let more = rows.len() > limit as usize;
-    let mut items = Vec::with_capacity(rows.len().min(limit as usize));
-    let mut last_seq = None;
-    for (seq, item) in rows.into_iter().take(limit as usize) {
-        items.push(item);
-        last_seq = Some(seq);
-    }
-    let next = if more { last_seq.map(|after_seq| crate::domain::Cursor { after_seq }) } else { None };
-    crate::domain::Page { items, next }
 }

@@ -20,7 +20,8 @@ use serde::de::DeserializeOwned;
 use tokio_postgres::types::ToSql;
 use tokio_postgres::{IsolationLevel, NoTls, Row};
 
-use super::rules::{self, ScheduleChange, from_json, from_micros, micros, opt_from_micros, to_json};
+use super::encoding::{self, from_json, from_micros, micros, opt_from_micros, to_json};
+use super::rules::{self, ScheduleChange};
 use super::webhooks::{
     AttemptOutcome, DeliveryQuery, DeliveryTarget, DeliveryTask, EndpointPatch, NewEndpoint, WebhookStats,
 };
@@ -109,7 +110,7 @@ impl PostgresStore {
             .iter()
             .map(|r| Ok((r.get::<_, i64>(0), from_json(r.get::<_, &str>(1))?)))
             .collect::<Result<Vec<_>, StoreError>>()?;
-        Ok(rules::page_of(rows, limit))
+        Ok(encoding::page_of(rows, limit))
     }
 }
 

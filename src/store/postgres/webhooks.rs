@@ -9,7 +9,8 @@ use crate::domain::Page;
 use crate::domain::events::OutboxEvent;
 use crate::domain::ids::IdKind;
 use crate::domain::webhooks::{DeliveryAttempt, DeliveryStatus, WebhookDelivery, WebhookEndpoint};
-use crate::store::rules::{self, DeliveryRow, from_json, from_micros, micros, to_json};
+use crate::store::encoding::{self, DeliveryRow, from_json, from_micros, micros, to_json};
+use crate::store::rules;
 use crate::store::webhooks::{
     AttemptOutcome, DeliveryQuery, DeliveryTarget, DeliveryTask, EndpointPatch, NewEndpoint, WebhookStats,
 };
@@ -384,8 +385,8 @@ pub(super) async fn list_deliveries(
         ],
     )
     .await?;
-    let rows = rows.iter().map(|r| rules::delivery_record(delivery_from_row(r))).collect::<Result<Vec<_>, _>>()?;
-    Ok(rules::page_of(rows, q.limit))
+    let rows = rows.iter().map(|r| encoding::delivery_record(delivery_from_row(r))).collect::<Result<Vec<_>, _>>()?;
+    Ok(encoding::page_of(rows, q.limit))
 }
 
 async fn attempts_of(c: &impl GenericClient, delivery_id: &str) -> Result<Vec<DeliveryAttempt>, StoreError> {
@@ -401,7 +402,7 @@ pub(super) async fn get_delivery(
 ) -> Result<Option<(WebhookDelivery, Vec<DeliveryAttempt>)>, StoreError> {
     let sql = format!("SELECT {DELIVERY_COLUMNS} FROM webhook_deliveries WHERE org_id = $1 AND id = $2");
     let Some(row) = query_opt(c, &sql, &[&org_id, &id]).await? else { return Ok(None) };
-    let (_, delivery) = rules::delivery_record(delivery_from_row(&row))?;
+    let (_, delivery) = encoding::delivery_record(delivery_from_row(&row))?;
     Ok(Some((delivery, attempts_of(c, id).await?)))
 }
 
@@ -428,7 +429,7 @@ pub(super) async fn export_deliveries(c: &impl GenericClient) -> Result<Vec<Expo
         .map_err(pg_error)?;
     let mut deliveries = Vec::with_capacity(rows.len());
     for row in &rows {
-        let (_, delivery) = rules::delivery_record(delivery_from_row(row))?;
+        let (_, delivery) = encoding::delivery_record(delivery_from_row(row))?;
         let attempts = attempts_of(c, &delivery.id).await?;
         deliveries.push(ExportedDelivery { organization_id: row.get(10), delivery, attempts });
     }

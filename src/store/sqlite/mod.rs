@@ -18,7 +18,8 @@ use serde::de::DeserializeOwned;
 
 use self::cache::{JobCache, KeyCache};
 use self::engine::Engine;
-use super::rules::{self, ScheduleChange, from_json, from_micros, micros, opt_from_micros, to_json};
+use super::encoding::{self, from_json, from_micros, micros, opt_from_micros, to_json};
+use super::rules::{self, ScheduleChange};
 use super::webhooks::{
     AttemptOutcome, DeliveryQuery, DeliveryTarget, DeliveryTask, EndpointPatch, NewEndpoint, WebhookStats,
 };
@@ -129,7 +130,7 @@ fn page<T: DeserializeOwned>(
         let (seq, text) = row?;
         Ok((seq, from_json(&text)?))
     });
-    Ok(rules::page_of(rows.collect::<Result<Vec<_>, StoreError>>()?, limit))
+    Ok(encoding::page_of(rows.collect::<Result<Vec<_>, StoreError>>()?, limit))
 }
 
 const KEY_COLUMNS: &str = "id, org_id, name, prefix, created_at, expires_at, revoked_at, last_used_at, usage_count";

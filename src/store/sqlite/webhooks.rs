@@ -8,7 +8,8 @@ use crate::domain::Page;
 use crate::domain::events::OutboxEvent;
 use crate::domain::ids::IdKind;
 use crate::domain::webhooks::{DeliveryAttempt, DeliveryStatus, WebhookDelivery, WebhookEndpoint};
-use crate::store::rules::{self, DeliveryRow, from_json, from_micros, micros, to_json};
+use crate::store::encoding::{self, DeliveryRow, from_json, from_micros, micros, to_json};
+use crate::store::rules;
 use crate::store::webhooks::{
     AttemptOutcome, DeliveryQuery, DeliveryTarget, DeliveryTask, EndpointPatch, NewEndpoint, WebhookStats,
 };
@@ -350,8 +351,8 @@ pub(super) fn list_deliveries(
         ],
         delivery_from_row,
     )?;
-    let rows = rows.map(|row| rules::delivery_record(row?)).collect::<Result<Vec<_>, StoreError>>()?;
-    Ok(rules::page_of(rows, q.limit))
+    let rows = rows.map(|row| encoding::delivery_record(row?)).collect::<Result<Vec<_>, StoreError>>()?;
+    Ok(encoding::page_of(rows, q.limit))
 }
 
 pub(super) fn get_delivery(
@@ -363,7 +364,7 @@ pub(super) fn get_delivery(
         .query_row(&format!("{DELIVERY_SELECT} WHERE org_id = ?1 AND id = ?2"), params![org_id, id], delivery_from_row)
         .optional()?;
     let Some(row) = row else { return Ok(None) };
-    let (_, delivery) = rules::delivery_record(row)?;
+    let (_, delivery) = encoding::delivery_record(row)?;
     let mut stmt = conn.prepare_cached("SELECT record FROM webhook_attempts WHERE delivery_id = ?1 ORDER BY seq")?;
     let attempts =
         stmt.query_map([id], |r| r.get::<_, String>(0))?.map(|r| from_json(&r?)).collect::<Result<_, _>>()?;
@@ -389,7 +390,7 @@ pub(super) fn export_deliveries(conn: &Connection) -> Result<Vec<ExportedDeliver
         conn.prepare_cached("SELECT record FROM webhook_attempts WHERE delivery_id = ?1 ORDER BY seq")?;
     rows.map(|row| {
         let (row, organization_id) = row?;
-        let (_, delivery) = rules::delivery_record(row)?;
+        let (_, delivery) = encoding::delivery_record(row)?;
         let attempts = attempts_stmt
             .query_map([&delivery.id], |r| r.get::<_, String>(0))?
             .map(|r| from_json(&r?))
