@@ -16,7 +16,7 @@ use crate::clock::{Clock, SystemClock};
 use crate::domain::ids::IdKind;
 use crate::interview::OutcomeWeights;
 use crate::keys;
-use crate::server::{ServeConfig, Server};
+use crate::server::{ServeConfig, ServeError, Server};
 use crate::store::sqlite::Access;
 use crate::store::{self, Location, Store, StoreError};
 use crate::webhooks::dispatcher::parse_schedule;
@@ -251,7 +251,10 @@ async fn serve(location: Location, args: ServeArgs, clock: Arc<dyn Clock>) -> Re
     config.delivery.disable_after = seconds("webhook-disable-after-hours", args.webhook_disable_after_hours * 3600.0)?;
     config.delivery.rotation_overlap =
         seconds("webhook-rotation-overlap-hours", args.webhook_rotation_overlap_hours * 3600.0)?;
-    let server = Server::start(config, clock).await.map_err(|e| e.to_string())?;
+    let server = Server::start(config, clock).await.map_err(|e| match e {
+        ServeError::Store(e) => store_error(e),
+        other => other.to_string(),
+    })?;
     if let Some(b) = server.bootstrap() {
         println!("Created organisation {} ({}).", b.organization.name, b.organization.id);
         println!("API key (shown only once; keep it safe):");
@@ -299,7 +302,19 @@ async fn shutdown_signal() {
 }
 
 async fn open_admin(location: &Location) -> Result<Arc<dyn Store>, String> {
-    store::open(location, Access::Admin).await.map_err(|e| e.to_string())
+    store::open(location, Access::Admin).await.map_err(store_error)
+}
+
+/// A store error for the terminal, with the flag that gets past it where one does (the store
+/// itself knows nothing of flags).
+fn store_error(e: StoreError) -> String {
+    let hint = match e {
+        StoreError::Locked { .. } => "; stop it or choose another --data-dir",
+        StoreError::NewerSchema { .. } => ", or choose another --data-dir or --database-url",
+        StoreError::BadDatabaseUrl(_) => " (--database-url, PUBLIC_API_DATABASE_URL)",
+        _ => "",
+    };
+    format!("{e}{hint}")
 }
 
 /// The organisation to act on: the one named, or the only one there is.

@@ -7,18 +7,17 @@
 //! or writes tenant data takes the organisation id and never crosses it.
 
 pub mod encoding;
+mod location;
 pub mod postgres;
 pub mod rules;
 pub mod sqlite;
 pub mod webhooks;
 
-use std::path::PathBuf;
-use std::sync::Arc;
-
 use async_trait::async_trait;
 use jiff::{SignedDuration, Timestamp};
 use serde::{Deserialize, Serialize};
 
+pub use self::location::{Location, open};
 use self::webhooks::{
     AttemptOutcome, DeliveryQuery, DeliveryTarget, DeliveryTask, EndpointPatch, NewEndpoint, WebhookStats,
 };
@@ -33,12 +32,10 @@ use crate::domain::{
 /// What can go wrong in the store.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    #[error(
-        "the data directory {path} is in use by another `public-api serve` process ({holder}); stop it or choose another --data-dir"
-    )]
+    #[error("the data directory {path} is in use by another `public-api serve` process ({holder})")]
     Locked { path: String, holder: String },
     #[error(
-        "the data directory was written by a newer public-api (schema version {found}; this build knows up to {supported}); upgrade public-api or choose another --data-dir"
+        "the store was written by a newer public-api (schema version {found}; this build knows up to {supported}); upgrade public-api"
     )]
     NewerSchema { found: i64, supported: i64 },
     #[error("{path} is not a public-api database: {reason}")]
@@ -55,7 +52,7 @@ pub enum StoreError {
     },
     #[error("the store is shut down")]
     Closed,
-    #[error("--database-url is not a PostgreSQL connection URL: {0}")]
+    #[error("the database URL is not a PostgreSQL connection URL: {0}")]
     BadDatabaseUrl(String),
     #[error("cannot connect to the database at {url}: {reason}")]
     Unreachable { url: String, reason: String },
@@ -76,12 +73,6 @@ pub enum Rejection {
     NotCancellable { status: ApplicationStatus },
     #[error("the application is already {} and takes no more results", status.as_str())]
     ApplicationFinal { status: ApplicationStatus },
-}
-
-impl From<rusqlite::Error> for StoreError {
-    fn from(e: rusqlite::Error) -> Self {
-        StoreError::Database(e.to_string())
-    }
 }
 
 impl From<serde_json::Error> for StoreError {
@@ -265,41 +256,6 @@ pub struct ExportedKey {
     pub organization_id: String,
     #[serde(flatten)]
     pub key: ApiKey,
-}
-
-/// Where the store lives.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Location {
-    /// The embedded SQLite database in this data directory.
-    DataDir(PathBuf),
-    /// A PostgreSQL database (`postgres://…`), which several servers may share.
-    Postgres(String),
-}
-
-impl Location {
-    /// The database URL if one is given, else the data directory.
-    pub fn new(data_dir: PathBuf, database_url: Option<String>) -> Location {
-        match database_url {
-            Some(url) if !url.trim().is_empty() => Location::Postgres(url),
-            _ => Location::DataDir(data_dir),
-        }
-    }
-
-    /// For messages: the data directory, or the URL without its password.
-    pub fn describe(&self) -> String {
-        match self {
-            Location::DataDir(dir) => format!("data in {}", dir.display()),
-            Location::Postgres(url) => format!("data in PostgreSQL at {}", postgres::redact_url(url)),
-        }
-    }
-}
-
-/// Opens (and creates or migrates) the store at `location`.
-pub async fn open(location: &Location, access: sqlite::Access) -> Result<Arc<dyn Store>, StoreError> {
-    Ok(match location {
-        Location::DataDir(dir) => Arc::new(sqlite::SqliteStore::open(dir, access)?),
-        Location::Postgres(url) => Arc::new(postgres::PostgresStore::connect(url).await?),
-    })
 }
 
 /// The server's storage. Implementations must make every acknowledged write durable.

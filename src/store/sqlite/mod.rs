@@ -51,6 +51,12 @@ pub enum Access {
     Admin,
 }
 
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> Self {
+        StoreError::Database(e.to_string())
+    }
+}
+
 /// The embedded store.
 pub struct SqliteStore {
     engine: Engine,
