@@ -181,8 +181,15 @@ impl KeyCache {
 
 #[cfg(test)]
 mod tests {
+    use std::future::Future;
+    use std::task::{Context, Waker};
+
+    use jiff::Timestamp;
+
     use super::*;
-    use crate::domain::JobFields;
+    use crate::domain::{JobFields, JobPatch};
+    use crate::store::Store;
+    use crate::store::sqlite::{Access, SqliteStore};
 
     fn job(id: &str, title: &str) -> Job {
         let fields = JobFields { external_id: None, title: title.to_owned(), ..JobFields::default() };
@@ -249,5 +256,35 @@ mod tests {
         let now = server.current().expect("generation readable");
         assert_ne!(now, generation);
         assert!(server.get("hash", now).is_none(), "the key is loaded again after the change");
+    }
+
+    /// The job cache is updated by the writer thread, so a write whose caller went away (a
+    /// client that hung up mid-request) still stops the older record from being served.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_job_write_whose_caller_went_away_still_reaches_the_job_cache() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(dir.path(), Access::Server).unwrap();
+        let now = Timestamp::from_second(1_800_000_000).unwrap();
+        store.create_organization("org_1".into(), "Org".into(), now).await.unwrap();
+        let fields = |title: &str, external_id: &str| JobFields {
+            external_id: Some(external_id.into()),
+            title: title.into(),
+            ..JobFields::default()
+        };
+        let (job, _) = store.upsert_job("org_1", fields("Old title", "REQ-1"), now).await.unwrap();
+        let read = store.get_job("org_1", &job.id).await.unwrap().unwrap();
+        assert_eq!(store.jobs.get("org_1", &job.id), Some(read), "the read filled the cache");
+
+        let patch = JobPatch { title: Some("New title".into()), ..JobPatch::default() };
+        // Polled once, so the write is queued; then dropped, as axum drops a hung-up request.
+        let mut abandoned = Box::pin(store.update_job("org_1", &job.id, patch, now));
+        let polled = abandoned.as_mut().poll(&mut Context::from_waker(Waker::noop()));
+        assert!(polled.is_pending(), "the update was still waiting for its commit");
+        drop(abandoned);
+        // Writes commit in order: once a later one is done, the abandoned one has committed too.
+        store.upsert_job("org_1", fields("Other", "REQ-2"), now).await.unwrap();
+
+        let served = store.get_job("org_1", &job.id).await.unwrap().unwrap();
+        assert_eq!(served.title, "New title");
     }
 }

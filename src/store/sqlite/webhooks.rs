@@ -3,7 +3,8 @@
 use jiff::{SignedDuration, Timestamp};
 use rusqlite::{Connection, OptionalExtension, params};
 
-use super::one;
+use super::outbox;
+use super::sql::one;
 use crate::domain::Page;
 use crate::domain::events::OutboxEvent;
 use crate::domain::ids::IdKind;
@@ -181,7 +182,22 @@ pub(super) fn fan_out(conn: &Connection, org_id: &str, event: &OutboxEvent) -> R
     Ok(())
 }
 
-pub(super) fn insert_delivery(
+/// Writes a test event with one delivery, to this endpoint only; `None` when the organisation
+/// has no such endpoint.
+pub(super) fn queue_test_event(
+    conn: &Connection,
+    org_id: &str,
+    endpoint_id: &str,
+    event: OutboxEvent,
+) -> Result<Option<String>, StoreError> {
+    if get_endpoint(conn, org_id, endpoint_id)?.is_none() {
+        return Ok(None);
+    }
+    outbox::insert_event(conn, org_id, &event)?;
+    Ok(Some(insert_delivery(conn, org_id, endpoint_id, &event)?))
+}
+
+fn insert_delivery(
     conn: &Connection,
     org_id: &str,
     endpoint_id: &str,
@@ -302,6 +318,15 @@ pub(super) fn finish_attempt(
          lease_until = CASE WHEN ?4 THEN NULL ELSE lease_until END, updated_at = ?5 WHERE id = ?1",
     )?
     .execute(params![delivery_id, status, next, write.release_lease, micros(now)])?;
+    Ok(())
+}
+
+/// Drops every delivery lease (the server that held them is gone).
+pub(super) fn release_leases(conn: &Connection) -> Result<(), StoreError> {
+    conn.execute(
+        "UPDATE webhook_deliveries SET lease_owner = NULL, lease_until = NULL WHERE lease_owner IS NOT NULL",
+        [],
+    )?;
     Ok(())
 }
 
