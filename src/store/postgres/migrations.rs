@@ -7,7 +7,7 @@
 
 use tokio_postgres::Client;
 
-use super::pg_error;
+use super::sql::pg_error;
 use crate::store::StoreError;
 
 /// The advisory lock held while migrating and while bootstrapping an empty store.

@@ -4,7 +4,8 @@ use deadpool_postgres::GenericClient;
 use jiff::{SignedDuration, Timestamp};
 use tokio_postgres::Row;
 
-use super::{execute, pg_error, query, query_opt, record};
+use super::outbox;
+use super::sql::{execute, pg_error, query, query_opt, record};
 use crate::domain::Page;
 use crate::domain::events::OutboxEvent;
 use crate::domain::ids::IdKind;
@@ -200,7 +201,22 @@ pub(super) async fn fan_out(c: &impl GenericClient, org_id: &str, event: &Outbox
     Ok(())
 }
 
-pub(super) async fn insert_delivery(
+/// Writes a test event with one delivery, to this endpoint only; `None` when the organisation
+/// has no such endpoint.
+pub(super) async fn queue_test_event(
+    c: &impl GenericClient,
+    org_id: &str,
+    endpoint_id: &str,
+    event: OutboxEvent,
+) -> Result<Option<String>, StoreError> {
+    if get_endpoint(c, org_id, endpoint_id, true).await?.is_none() {
+        return Ok(None);
+    }
+    outbox::insert_event(c, org_id, &event).await?;
+    Ok(Some(insert_delivery(c, org_id, endpoint_id, &event).await?))
+}
+
+async fn insert_delivery(
     c: &impl GenericClient,
     org_id: &str,
     endpoint_id: &str,
@@ -325,6 +341,17 @@ pub(super) async fn finish_attempt(
     )
     .await?;
     Ok(())
+}
+
+/// Drops every delivery lease (the server that held them is gone).
+pub(super) async fn release_leases(c: &impl GenericClient) -> Result<(), StoreError> {
+    execute(
+        c,
+        "UPDATE webhook_deliveries SET lease_owner = NULL, lease_until = NULL WHERE lease_owner IS NOT NULL",
+        &[],
+    )
+    .await
+    .map(|_| ())
 }
 
 pub(super) async fn postpone(

@@ -1,0 +1,197 @@
+//! SQL for the interview schedule (due times, attempts, leases) and the results an interview
+//! ends with. Claims skip rows another replica has locked (`FOR UPDATE SKIP LOCKED`).
+
+use deadpool_postgres::GenericClient;
+use jiff::Timestamp;
+
+use super::applications::{application_for_update, save_application};
+use super::outbox;
+use super::sql::{execute, query, query_opt, record};
+use crate::domain::Application;
+use crate::domain::results::{CallOutcome, CallResults};
+use crate::store::encoding::{from_json, from_micros, micros, to_json};
+use crate::store::rules::{self, ScheduleChange};
+use crate::store::{InterviewStep, InterviewTask, StoreError};
+
+/// Schedules the interview of a new application.
+pub(super) async fn schedule(
+    c: &impl GenericClient,
+    org_id: &str,
+    application_id: &str,
+    due_at: Timestamp,
+) -> Result<(), StoreError> {
+    execute(
+        c,
+        "INSERT INTO interviews (application_id, org_id, state, due_at) VALUES ($1, $2, 'scheduled', $3)",
+        &[&application_id, &org_id, &micros(due_at)],
+    )
+    .await
+    .map(|_| ())
+}
+
+pub(super) async fn claim_interviews(
+    c: &impl GenericClient,
+    owner: &str,
+    now: Timestamp,
+    lease_until: Timestamp,
+    limit: u32,
+) -> Result<Vec<InterviewTask>, StoreError> {
+    let rows = query(
+        c,
+        "UPDATE interviews SET lease_owner = $1, lease_until = $2
+         WHERE application_id IN (
+            SELECT application_id FROM interviews
+            WHERE state = 'scheduled' AND due_at <= $3 AND (lease_until IS NULL OR lease_until <= $3)
+            ORDER BY due_at LIMIT $4 FOR UPDATE SKIP LOCKED)
+         RETURNING org_id, application_id, attempts, outcomes, due_at",
+        &[&owner, &micros(lease_until), &micros(now), &i64::from(limit)],
+    )
+    .await?;
+    let mut tasks = rows
+        .iter()
+        .map(|r| interview_task(r.get(0), r.get(1), r.get(2), r.get(3), r.get(4)))
+        .collect::<Result<Vec<_>, StoreError>>()?;
+    tasks.sort_by_key(|t| t.due_at);
+    Ok(tasks)
+}
+
+pub(super) async fn claim_interview(
+    c: &impl GenericClient,
+    org_id: &str,
+    application_id: &str,
+    owner: &str,
+    now: Timestamp,
+    lease_until: Timestamp,
+) -> Result<Option<InterviewTask>, StoreError> {
+    let row = query_opt(
+        c,
+        "UPDATE interviews SET lease_owner = $3, lease_until = $4
+         WHERE org_id = $1 AND application_id = $2 AND state = 'scheduled'
+           AND (lease_until IS NULL OR lease_until <= $5 OR lease_owner = $3)
+         RETURNING attempts, outcomes, due_at",
+        &[&org_id, &application_id, &owner, &micros(lease_until), &micros(now)],
+    )
+    .await?;
+    row.map(|r| interview_task(org_id.to_owned(), application_id.to_owned(), r.get(0), r.get(1), r.get(2))).transpose()
+}
+
+/// Drops every interview lease (the server that held them is gone).
+pub(super) async fn release_leases(c: &impl GenericClient) -> Result<(), StoreError> {
+    execute(c, "UPDATE interviews SET lease_owner = NULL, lease_until = NULL WHERE state = 'scheduled'", &[])
+        .await
+        .map(|_| ())
+}
+
+pub(super) async fn advance_interview(
+    c: &impl GenericClient,
+    org_id: &str,
+    application_id: &str,
+    owner: &str,
+    step: InterviewStep,
+    now: Timestamp,
+) -> Result<Option<Application>, StoreError> {
+    let Some(mut app) = application_for_update(c, org_id, application_id).await? else {
+        return Ok(None);
+    };
+    if app.status.is_final() {
+        finish_interview(c, &app.id).await?;
+        return Ok(None);
+    }
+    // Locked, so that no other engine claims the interview while this step is applied.
+    let row = query_opt(
+        c,
+        "SELECT attempts, outcomes, lease_owner FROM interviews WHERE application_id = $1 FOR UPDATE",
+        &[&app.id],
+    )
+    .await?;
+    let (attempts, outcomes, lease_owner): (u32, Vec<CallOutcome>, Option<String>) = match row {
+        Some(r) => (r.get::<_, i32>(0).max(0) as u32, from_json(r.get::<_, &str>(1))?, r.get(2)),
+        None => (0, Vec::new(), None),
+    };
+    if rules::lease_lost(lease_owner.as_deref(), owner) {
+        return Ok(None);
+    }
+    let previous = app.status;
+    match rules::apply_step(&mut app, attempts, outcomes, step, now) {
+        ScheduleChange::Attempt(attempt) => {
+            execute(c, "UPDATE interviews SET attempts = $2 WHERE application_id = $1", &[&app.id, &(attempt as i32)])
+                .await?;
+        }
+        ScheduleChange::None => {}
+        ScheduleChange::Retry { outcomes, due_at } => {
+            execute(
+                c,
+                "UPDATE interviews SET outcomes = $2, due_at = $3, lease_owner = NULL, lease_until = NULL
+                 WHERE application_id = $1",
+                &[&app.id, &to_json(&outcomes)?, &micros(due_at)],
+            )
+            .await?;
+        }
+    }
+    save_application(c, org_id, &app).await?;
+    outbox::queue_status_changed(c, org_id, &app, previous, now).await?;
+    Ok(Some(app))
+}
+
+pub(super) async fn record_call_results(
+    c: &impl GenericClient,
+    org_id: &str,
+    application_id: &str,
+    results: CallResults,
+    now: Timestamp,
+) -> Result<Option<Application>, StoreError> {
+    let Some(mut app) = application_for_update(c, org_id, application_id).await? else {
+        return Ok(None);
+    };
+    let (previous, outcome) = rules::finish_with_results(&mut app, &results, now)?;
+    save_application(c, org_id, &app).await?;
+    finish_interview(c, &app.id).await?;
+    execute(
+        c,
+        "INSERT INTO call_results (application_id, org_id, outcome, created_at, record) VALUES ($1, $2, $3, $4, $5)",
+        &[&app.id, &org_id, &outcome, &micros(now), &to_json(&results)?],
+    )
+    .await?;
+
+    let (job, candidate) = outbox::job_and_candidate(c, org_id, &app).await?;
+    for event in rules::result_events(&app, previous, &job, &candidate, results, now)? {
+        outbox::insert(c, org_id, &event).await?;
+    }
+    Ok(Some(app))
+}
+
+pub(super) async fn get_call_results(
+    c: &impl GenericClient,
+    org_id: &str,
+    application_id: &str,
+) -> Result<Option<CallResults>, StoreError> {
+    record(c, "SELECT record FROM call_results WHERE org_id = $1 AND application_id = $2", &[&org_id, &application_id])
+        .await
+}
+
+/// Ends the interview's schedule: no more attempts, no lease.
+pub(super) async fn finish_interview(c: &impl GenericClient, application_id: &str) -> Result<(), StoreError> {
+    execute(
+        c,
+        "UPDATE interviews SET state = 'done', lease_owner = NULL, lease_until = NULL WHERE application_id = $1",
+        &[&application_id],
+    )
+    .await
+    .map(|_| ())
+}
+
+fn interview_task(
+    org_id: String,
+    application_id: String,
+    attempts: i32,
+    outcomes: &str,
+    due_at: i64,
+) -> Result<InterviewTask, StoreError> {
+    Ok(InterviewTask {
+        org_id,
+        application_id,
+        attempts: attempts.max(0) as u32,
+        outcomes: from_json(outcomes)?,
+        due_at: from_micros(due_at)?,
+    })
+}

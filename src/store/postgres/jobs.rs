@@ -1,0 +1,111 @@
+//! SQL for jobs. An upsert by `external_id` holds an advisory lock on it, so replicas take
+//! turns on the same key.
+
+use deadpool_postgres::GenericClient;
+use jiff::Timestamp;
+
+use super::sql::{execute, lock_key, page, record};
+use crate::domain::ids::IdKind;
+use crate::domain::{Job, JobFields, JobPatch, Page};
+use crate::store::encoding::{micros, to_json};
+use crate::store::{JobQuery, StoreError, Upserted, rules};
+
+pub(super) async fn upsert_job(
+    c: &impl GenericClient,
+    org_id: &str,
+    fields: JobFields,
+    now: Timestamp,
+) -> Result<(Job, Upserted), StoreError> {
+    if let Some(external_id) = &fields.external_id {
+        lock_key(c, &format!("{org_id}/job/{external_id}")).await?;
+        let existing: Option<Job> = record(
+            c,
+            "SELECT record FROM jobs WHERE org_id = $1 AND external_id = $2 FOR UPDATE",
+            &[&org_id, external_id],
+        )
+        .await?;
+        if let Some(mut job) = existing {
+            let before = job.clone();
+            fields.replace(&mut job, now);
+            if rules::same_content(&before, &job) {
+                return Ok((before, Upserted::Existing));
+            }
+            save_job(c, org_id, &job).await?;
+            return Ok((job, Upserted::Existing));
+        }
+    }
+    let job = fields.into_job(IdKind::Job.new_id(), now);
+    insert_job(c, org_id, &job).await?;
+    Ok((job, Upserted::Created))
+}
+
+pub(super) async fn get_job(c: &impl GenericClient, org_id: &str, job_id: &str) -> Result<Option<Job>, StoreError> {
+    record(c, "SELECT record FROM jobs WHERE org_id = $1 AND id = $2", &[&org_id, &job_id]).await
+}
+
+pub(super) async fn find_job_by_external_id(
+    c: &impl GenericClient,
+    org_id: &str,
+    external_id: &str,
+) -> Result<Option<Job>, StoreError> {
+    record(c, "SELECT record FROM jobs WHERE org_id = $1 AND external_id = $2", &[&org_id, &external_id]).await
+}
+
+pub(super) async fn update_job(
+    c: &impl GenericClient,
+    org_id: &str,
+    job_id: &str,
+    patch: JobPatch,
+    now: Timestamp,
+) -> Result<Option<Job>, StoreError> {
+    let Some(mut job) =
+        record::<Job>(c, "SELECT record FROM jobs WHERE org_id = $1 AND id = $2 FOR UPDATE", &[&org_id, &job_id])
+            .await?
+    else {
+        return Ok(None);
+    };
+    if patch.apply(&mut job, now) {
+        save_job(c, org_id, &job).await?;
+    }
+    Ok(Some(job))
+}
+
+pub(super) async fn list_jobs(c: &impl GenericClient, org_id: &str, query: JobQuery) -> Result<Page<Job>, StoreError> {
+    page(
+        c,
+        "SELECT seq, record FROM jobs
+         WHERE org_id = $1 AND seq > $2
+           AND ($3::bigint IS NULL OR updated_at > $3)
+           AND ($4::text IS NULL OR status = $4)
+         ORDER BY seq LIMIT $5",
+        &[
+            &org_id,
+            &query.after.map_or(0, |c| c.after_seq),
+            &query.updated_after.map(micros),
+            &query.status.map(|s| s.as_str()),
+            &(i64::from(query.limit) + 1),
+        ],
+        query.limit,
+    )
+    .await
+}
+
+async fn insert_job(c: &impl GenericClient, org_id: &str, job: &Job) -> Result<(), StoreError> {
+    execute(
+        c,
+        "INSERT INTO jobs (id, org_id, external_id, status, updated_at, record) VALUES ($1, $2, $3, $4, $5, $6)",
+        &[&job.id, &org_id, &job.external_id, &job.status.as_str(), &micros(job.updated_at), &to_json(job)?],
+    )
+    .await
+    .map(|_| ())
+}
+
+async fn save_job(c: &impl GenericClient, org_id: &str, job: &Job) -> Result<(), StoreError> {
+    execute(
+        c,
+        "UPDATE jobs SET status = $3, updated_at = $4, record = $5 WHERE org_id = $1 AND id = $2",
+        &[&org_id, &job.id, &job.status.as_str(), &micros(job.updated_at), &to_json(job)?],
+    )
+    .await
+    .map(|_| ())
+}

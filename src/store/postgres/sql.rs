@@ -1,0 +1,75 @@
+//! The statement helpers every PostgreSQL resource file uses: prepared (and cached) statements,
+//! one record, a page of records, advisory locks, and driver errors as the store's.
+
+use deadpool_postgres::GenericClient;
+use serde::de::DeserializeOwned;
+use tokio_postgres::Row;
+use tokio_postgres::types::ToSql;
+
+use crate::domain::Page;
+use crate::store::StoreError;
+use crate::store::encoding::{self, from_json};
+
+/// Statement parameters.
+pub(super) type Params<'a> = [&'a (dyn ToSql + Sync)];
+
+/// A driver error, with PostgreSQL's own message and code when the server sent one.
+pub(crate) fn pg_error(e: tokio_postgres::Error) -> StoreError {
+    match e.as_db_error() {
+        Some(db) => StoreError::Database(format!("{} (SQLSTATE {})", db.message(), db.code().code())),
+        // The driver's own text is terse ("error connecting to server"); the cause says why.
+        None => match std::error::Error::source(&e) {
+            Some(cause) => StoreError::Database(format!("{e}: {cause}")),
+            None => StoreError::Database(e.to_string()),
+        },
+    }
+}
+
+pub(super) async fn query(c: &impl GenericClient, sql: &str, params: &Params<'_>) -> Result<Vec<Row>, StoreError> {
+    let stmt = c.prepare_cached(sql).await.map_err(pg_error)?;
+    c.query(&stmt, params).await.map_err(pg_error)
+}
+
+pub(super) async fn query_opt(
+    c: &impl GenericClient,
+    sql: &str,
+    params: &Params<'_>,
+) -> Result<Option<Row>, StoreError> {
+    let stmt = c.prepare_cached(sql).await.map_err(pg_error)?;
+    c.query_opt(&stmt, params).await.map_err(pg_error)
+}
+
+pub(super) async fn execute(c: &impl GenericClient, sql: &str, params: &Params<'_>) -> Result<u64, StoreError> {
+    let stmt = c.prepare_cached(sql).await.map_err(pg_error)?;
+    c.execute(&stmt, params).await.map_err(pg_error)
+}
+
+/// One record by a query that yields a single `record` column.
+pub(super) async fn record<T: DeserializeOwned>(
+    c: &impl GenericClient,
+    sql: &str,
+    params: &Params<'_>,
+) -> Result<Option<T>, StoreError> {
+    query_opt(c, sql, params).await?.map(|r| from_json(r.get::<_, &str>(0))).transpose()
+}
+
+/// A page of records from a query yielding `seq, record`, fetched with `limit + 1` rows.
+pub(super) async fn page<T: DeserializeOwned>(
+    c: &impl GenericClient,
+    sql: &str,
+    params: &Params<'_>,
+    limit: u32,
+) -> Result<Page<T>, StoreError> {
+    let rows = query(c, sql, params).await?;
+    let rows = rows
+        .iter()
+        .map(|r| Ok((r.get::<_, i64>(0), from_json(r.get::<_, &str>(1))?)))
+        .collect::<Result<Vec<_>, StoreError>>()?;
+    Ok(encoding::page_of(rows, limit))
+}
+
+/// Holds a transaction-scoped lock on a natural key (an `external_id`, say), so that two
+/// replicas upserting the same key take turns.
+pub(super) async fn lock_key(c: &impl GenericClient, key: &str) -> Result<(), StoreError> {
+    execute(c, "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", &[&key]).await.map(|_| ())
+}
