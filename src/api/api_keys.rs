@@ -1,16 +1,15 @@
 //! `/v1/api-keys`: the organisation's keys. A secret is shown once, when its key is created.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::AppState;
-use super::extract::{ApiJson, Principal};
+use super::extract::{ApiJson, KeyId, Principal};
 use super::problem::ApiError;
-use crate::domain::ids::IdKind;
 use crate::domain::{ApiKey, Violations};
 use crate::keys;
 
@@ -86,18 +85,15 @@ pub async fn create_api_key(
     delete,
     path = "/v1/api-keys/{key_id}",
     tag = TAG,
-    params(("key_id" = String, Path, description = "The key's `id`.")),
+    params(KeyId),
     responses((status = 200, description = "The key, now revoked.", body = ApiKey))
 )]
 pub async fn revoke_api_key(
     State(state): State<AppState>,
     principal: Principal,
-    Path(key_id): Path<String>,
+    key_id: KeyId,
 ) -> Result<Json<ApiKey>, ApiError> {
-    let not_found = || ApiError::not_found("api_key_not_found", "API key", &key_id);
-    if !IdKind::ApiKey.matches(&key_id) {
-        return Err(not_found());
-    }
+    let not_found = || KeyId::not_found(&key_id);
     let _settled = state.usage.settled().await;
     let mut key =
         state.store.revoke_api_key(&principal.org_id, &key_id, state.clock.now()).await?.ok_or_else(not_found)?;

@@ -2,13 +2,13 @@
 //! or reuses the candidate and the application, and the interview follows.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::AppState;
-use super::extract::{ApiJson, Principal};
+use super::extract::{ApiJson, ApplicationId, Principal};
 use super::pagination::{ApiQuery, PageParams, query_result};
 use super::problem::ApiError;
 use crate::ats::{AtsClient, CandidateApplication, Created, PublicApiClient};
@@ -367,23 +367,20 @@ pub async fn list_applications(
     get,
     path = "/v1/applications/{application_id}",
     tag = TAG,
-    params(("application_id" = String, Path, description = "The application's `id`.")),
+    params(ApplicationId),
     responses((status = 200, description = "The application.", body = Application))
 )]
 pub async fn get_application(
     State(state): State<AppState>,
     principal: Principal,
-    Path(application_id): Path<String>,
+    application_id: ApplicationId,
 ) -> Result<Json<Application>, ApiError> {
-    if !IdKind::Application.matches(&application_id) {
-        return Err(application_not_found(&application_id));
-    }
     state
         .store
         .get_application(&principal.org_id, &application_id)
         .await?
         .map(Json)
-        .ok_or_else(|| application_not_found(&application_id))
+        .ok_or_else(|| ApplicationId::not_found(&application_id))
 }
 
 /// Cancel an application: its interview will not happen (or stops). Cancelling a cancelled
@@ -392,7 +389,7 @@ pub async fn get_application(
     post,
     path = "/v1/applications/{application_id}/cancel",
     tag = TAG,
-    params(("application_id" = String, Path, description = "The application's `id`.")),
+    params(ApplicationId),
     responses(
         (status = 200, description = "The application, now cancelled.", body = Application),
         (status = 409, description = "The application is already `completed` or `failed` (`application_not_cancellable`).", body = super::problem::Problem, content_type = "application/problem+json"),
@@ -401,16 +398,13 @@ pub async fn get_application(
 pub async fn cancel_application(
     State(state): State<AppState>,
     principal: Principal,
-    Path(application_id): Path<String>,
+    application_id: ApplicationId,
 ) -> Result<Json<Application>, ApiError> {
-    if !IdKind::Application.matches(&application_id) {
-        return Err(application_not_found(&application_id));
-    }
     let cancelled = state
         .store
         .cancel_application(&principal.org_id, &application_id, "cancelled by API request".into(), state.clock.now())
         .await?
-        .ok_or_else(|| application_not_found(&application_id))?;
+        .ok_or_else(|| ApplicationId::not_found(&application_id))?;
     // The cancellation queued an application.status_changed event.
     state.dispatcher.wake();
     Ok(Json(cancelled))
@@ -432,7 +426,7 @@ pub struct ApplicationResults {
     get,
     path = "/v1/applications/{application_id}/results",
     tag = TAG,
-    params(("application_id" = String, Path, description = "The application's `id`.")),
+    params(ApplicationId),
     responses(
         (status = 200, description = "The interview's results (or why it failed).", body = ApplicationResults),
         (status = 404, description = "No such application (`application_not_found`), or its interview has not finished yet (`results_not_ready`).", body = super::problem::Problem, content_type = "application/problem+json"),
@@ -441,11 +435,8 @@ pub struct ApplicationResults {
 pub async fn get_results(
     State(state): State<AppState>,
     principal: Principal,
-    Path(application_id): Path<String>,
+    application_id: ApplicationId,
 ) -> Result<Json<ApplicationResults>, ApiError> {
-    if !IdKind::Application.matches(&application_id) {
-        return Err(application_not_found(&application_id));
-    }
     // Results first: they are committed with the application's final status, so the application
     // read after them shows that status even when another server wrote them a moment ago.
     let result = state.store.get_call_results(&principal.org_id, &application_id).await?;
@@ -453,7 +444,7 @@ pub async fn get_results(
         .store
         .get_application(&principal.org_id, &application_id)
         .await?
-        .ok_or_else(|| application_not_found(&application_id))?;
+        .ok_or_else(|| ApplicationId::not_found(&application_id))?;
     let result = result.ok_or_else(|| {
         ApiError::new(
             StatusCode::NOT_FOUND,
@@ -465,9 +456,5 @@ pub async fn get_results(
             ),
         )
     })?;
-    Ok(Json(ApplicationResults { application_id, status: app.status, result }))
-}
-
-pub fn application_not_found(id: &str) -> ApiError {
-    ApiError::not_found("application_not_found", "application", id)
+    Ok(Json(ApplicationResults { application_id: application_id.into_string(), status: app.status, result }))
 }

@@ -1,10 +1,10 @@
 //! `/v1/candidates`: candidates as they arrived with applications, and their resumes.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 
 use super::AppState;
-use super::extract::Principal;
+use super::extract::{CandidateId, Principal};
 use super::problem::ApiError;
 use crate::ats::AtsClient;
 use crate::domain::{Candidate, Resume};
@@ -16,13 +16,13 @@ pub const TAG: &str = "Candidates";
     get,
     path = "/v1/candidates/{candidate_id}",
     tag = TAG,
-    params(("candidate_id" = String, Path, description = "The candidate's `id`.")),
+    params(CandidateId),
     responses((status = 200, description = "The candidate.", body = Candidate))
 )]
 pub async fn get_candidate(
     State(state): State<AppState>,
     principal: Principal,
-    Path(candidate_id): Path<String>,
+    candidate_id: CandidateId,
 ) -> Result<Json<Candidate>, ApiError> {
     Ok(Json(state.ats(&principal).get_candidate_by_id(&candidate_id).await?))
 }
@@ -32,13 +32,13 @@ pub async fn get_candidate(
     get,
     path = "/v1/candidates/{candidate_id}/resume",
     tag = TAG,
-    params(("candidate_id" = String, Path, description = "The candidate's `id`.")),
+    params(CandidateId),
     responses((status = 200, description = "The resume.", body = Resume))
 )]
 pub async fn get_resume(
     State(state): State<AppState>,
     principal: Principal,
-    Path(candidate_id): Path<String>,
+    candidate_id: CandidateId,
 ) -> Result<Json<Resume>, ApiError> {
     state
         .ats(&principal)

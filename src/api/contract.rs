@@ -32,7 +32,6 @@ pub fn apply(doc: &mut Value) {
     name_union_arms(doc, "CallResults", "outcome");
     name_union_arms(doc, "ResumeContent", "kind");
     drop_unused(doc, &["ResumeFile"]);
-    path_ids(doc);
     super::examples::add(doc);
 }
 
@@ -424,39 +423,4 @@ fn drop_unused(doc: &mut Value, names: &[&str]) {
             schemas.remove(*name);
         }
     }
-}
-
-/// Path parameters named after an id kind get that kind's shape. A malformed id can never exist,
-/// so the server answers it with 404, as it does an id that does not.
-fn path_ids(doc: &mut Value) {
-    let Some(paths) = doc["paths"].as_object_mut() else { return };
-    for item in paths.values_mut() {
-        let Some(item) = item.as_object_mut() else { continue };
-        for op in item.values_mut() {
-            let Some(params) = op.get_mut("parameters").and_then(Value::as_array_mut) else { continue };
-            for p in params {
-                if p["in"] != "path" {
-                    continue;
-                }
-                let Some(kind) = p["name"].as_str().and_then(id_kind_of) else { continue };
-                p["schema"] = json!({
-                    "type": "string",
-                    "pattern": FieldRule::id(kind).pattern,
-                    "example": format!("{}_0192d5e7c1b27a3f8e6b8c2f4d1a9e70", kind.prefix())
-                });
-            }
-        }
-    }
-}
-
-fn id_kind_of(parameter: &str) -> Option<IdKind> {
-    Some(match parameter {
-        "job_id" => IdKind::Job,
-        "application_id" => IdKind::Application,
-        "candidate_id" => IdKind::Candidate,
-        "endpoint_id" => IdKind::Endpoint,
-        "delivery_id" => IdKind::Delivery,
-        "key_id" => IdKind::ApiKey,
-        _ => return None,
-    })
 }

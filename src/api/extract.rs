@@ -1,13 +1,21 @@
-//! Request extractors whose failures are problem+json, with the failing field named.
+//! Request extractors whose failures are problem+json, with the failing field named: JSON
+//! bodies, the authenticated caller, and the typed ids in paths.
 
 use axum::body::Bytes;
-use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::extract::{FromRequest, FromRequestParts, Path, Request};
 use axum::http::request::Parts;
 use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
 use serde::de::DeserializeOwned;
+use utoipa::IntoParams;
+use utoipa::openapi::Required;
+use utoipa::openapi::path::{Parameter, ParameterBuilder, ParameterIn};
+use utoipa::openapi::schema::{ObjectBuilder, Type};
 
 use super::problem::ApiError;
 use crate::domain::Violations;
+use crate::domain::ids::IdKind;
+use crate::domain::rules::FieldRule;
 
 /// A JSON request body. Wrong content type is 415, too large 413, not JSON 400, JSON of the
 /// wrong shape 422 with the path of the offending field.
@@ -132,4 +140,96 @@ impl<S: Send + Sync> FromRequestParts<S> for Principal {
             .cloned()
             .ok_or_else(|| ApiError::internal("The route is missing its authentication layer."))
     }
+}
+
+/// The path ids, one type per kind of object: each checks the id's shape before any lookup
+/// (an id of the wrong shape can never exist, so it answers the object's 404 at once) and
+/// documents its path parameter, pattern included.
+macro_rules! path_ids {
+    ($($(#[$doc:meta])* $name:ident: $kind:expr, $parameter:literal, $description:literal, $code:literal, $what:literal;)+) => {$(
+        $(#[$doc])*
+        #[derive(Debug, Clone, PartialEq, Eq)]
+        pub struct $name(String);
+
+        impl $name {
+            const KIND: IdKind = $kind;
+
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+
+            pub fn into_string(self) -> String {
+                self.0
+            }
+
+            /// The 404 for an id of this kind that names nothing in the caller's organisation.
+            pub fn not_found(id: &str) -> ApiError {
+                ApiError::not_found($code, $what, id)
+            }
+        }
+
+        impl std::ops::Deref for $name {
+            type Target = str;
+
+            fn deref(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+
+        impl<S: Send + Sync> FromRequestParts<S> for $name {
+            type Rejection = Response;
+
+            async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Response> {
+                let Path(id) = Path::<String>::from_request_parts(parts, state).await.map_err(IntoResponse::into_response)?;
+                if !Self::KIND.matches(&id) {
+                    return Err(Self::not_found(&id).into_response());
+                }
+                Ok($name(id))
+            }
+        }
+
+        impl IntoParams for $name {
+            fn into_params(_: impl Fn() -> Option<ParameterIn>) -> Vec<Parameter> {
+                vec![id_parameter($parameter, $description, Self::KIND)]
+            }
+        }
+    )+};
+}
+
+path_ids! {
+    /// A job's `id` in the path.
+    JobId: IdKind::Job, "job_id", "The job's `id`.", "job_not_found", "job";
+    /// An application's `id` in the path.
+    ApplicationId: IdKind::Application, "application_id", "The application's `id`.", "application_not_found", "application";
+    /// A candidate's `id` in the path.
+    CandidateId: IdKind::Candidate, "candidate_id", "The candidate's `id`.", "candidate_not_found", "candidate";
+    /// A webhook endpoint's `id` in the path.
+    EndpointId: IdKind::Endpoint, "endpoint_id", "The endpoint's `id`.", "webhook_endpoint_not_found", "webhook endpoint";
+    /// A webhook delivery's `id` in the path.
+    DeliveryId: IdKind::Delivery, "delivery_id", "The delivery's `id`.", "webhook_delivery_not_found", "webhook delivery";
+    /// An API key's `id` in the path.
+    KeyId: IdKind::ApiKey, "key_id", "The key's `id`.", "api_key_not_found", "API key";
+}
+
+/// A required path parameter holding an id of `kind`, with its pattern and an example.
+fn id_parameter(name: &str, description: &str, kind: IdKind) -> Parameter {
+    // The document gives one `example` per schema throughout, as Swagger UI shows it.
+    #[allow(deprecated)]
+    let schema = ObjectBuilder::new()
+        .schema_type(Type::String)
+        .pattern(FieldRule::id(kind).pattern)
+        .example(Some(format!("{}_0192d5e7c1b27a3f8e6b8c2f4d1a9e70", kind.prefix()).into()));
+    ParameterBuilder::new()
+        .name(name)
+        .parameter_in(ParameterIn::Path)
+        .required(Required::True)
+        .description(Some(description))
+        .schema(Some(schema))
+        .build()
 }

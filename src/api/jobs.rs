@@ -2,17 +2,16 @@
 //! patched and closed; they are never deleted, because applications refer to them.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use serde::{Deserialize, Deserializer, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::AppState;
-use super::extract::{ApiJson, Principal};
+use super::extract::{ApiJson, JobId, Principal};
 use super::pagination::{ApiQuery, PageParams, query_result};
 use super::problem::ApiError;
 use crate::ats::AtsClient;
-use crate::domain::ids::IdKind;
 use crate::domain::job::{
     MAX_DESCRIPTION_CHARS, MAX_LOCATION_CHARS, MAX_TITLE_CHARS, validate_metadata, validate_questions,
     validate_requirements,
@@ -241,13 +240,13 @@ pub async fn list_jobs(
     get,
     path = "/v1/jobs/{job_id}",
     tag = TAG,
-    params(("job_id" = String, Path, description = "The job's `id`.")),
+    params(JobId),
     responses((status = 200, description = "The job.", body = Job))
 )]
 pub async fn get_job(
     State(state): State<AppState>,
     principal: Principal,
-    Path(job_id): Path<String>,
+    job_id: JobId,
 ) -> Result<Json<Job>, ApiError> {
     // Reads go through the ATS provider, which serves the job cache.
     let job = state.ats(&principal).get_job_by_job_id(&job_id).await?;
@@ -259,14 +258,14 @@ pub async fn get_job(
     patch,
     path = "/v1/jobs/{job_id}",
     tag = TAG,
-    params(("job_id" = String, Path, description = "The job's `id`.")),
+    params(JobId),
     request_body = UpdateJobRequest,
     responses((status = 200, description = "The updated job.", body = Job))
 )]
 pub async fn update_job(
     State(state): State<AppState>,
     principal: Principal,
-    Path(job_id): Path<String>,
+    job_id: JobId,
     ApiJson(body): ApiJson<UpdateJobRequest>,
 ) -> Result<Json<Job>, ApiError> {
     let patch = body.validate().map_err(ApiError::validation)?;
@@ -280,29 +279,22 @@ pub async fn update_job(
     post,
     path = "/v1/jobs/{job_id}/close",
     tag = TAG,
-    params(("job_id" = String, Path, description = "The job's `id`.")),
+    params(JobId),
     responses((status = 200, description = "The job, now closed.", body = Job))
 )]
 pub async fn close_job(
     State(state): State<AppState>,
     principal: Principal,
-    Path(job_id): Path<String>,
+    job_id: JobId,
 ) -> Result<Json<Job>, ApiError> {
     let patch = JobPatch { status: Some(JobStatus::Closed), ..JobPatch::default() };
     patch_job(&state, &principal, &job_id, patch).await.map(Json)
 }
 
-async fn patch_job(state: &AppState, principal: &Principal, job_id: &str, patch: JobPatch) -> Result<Job, ApiError> {
-    if !IdKind::Job.matches(job_id) {
-        return Err(job_not_found(job_id));
-    }
+async fn patch_job(state: &AppState, principal: &Principal, job_id: &JobId, patch: JobPatch) -> Result<Job, ApiError> {
     state
         .store
         .update_job(&principal.org_id, job_id, patch, state.clock.now())
         .await?
-        .ok_or_else(|| job_not_found(job_id))
-}
-
-pub fn job_not_found(job_id: &str) -> ApiError {
-    ApiError::not_found("job_not_found", "job", job_id)
+        .ok_or_else(|| JobId::not_found(job_id))
 }

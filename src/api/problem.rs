@@ -11,6 +11,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use utoipa::ToSchema;
 
+use super::extract::{ApplicationId, CandidateId, JobId};
 use crate::ats::AtsError;
 use crate::domain::{FieldError, Violations};
 use crate::store::{Rejection, StoreError};
@@ -168,15 +169,12 @@ impl From<StoreError> for ApiError {
 impl From<AtsError> for ApiError {
     fn from(e: AtsError) -> Self {
         match e {
-            AtsError::NotFound { kind, id } => {
-                let code = match kind {
-                    "job" => "job_not_found",
-                    "candidate" => "candidate_not_found",
-                    "application" => "application_not_found",
-                    _ => "not_found",
-                };
-                ApiError::not_found(code, kind, &id)
-            }
+            AtsError::NotFound { kind, id } => match kind {
+                "job" => JobId::not_found(&id),
+                "candidate" => CandidateId::not_found(&id),
+                "application" => ApplicationId::not_found(&id),
+                _ => ApiError::not_found("not_found", kind, &id),
+            },
             AtsError::Unsupported { .. } => {
                 ApiError::new(StatusCode::NOT_IMPLEMENTED, "not_supported_by_provider", "Not supported", e.to_string())
             }

@@ -1,12 +1,12 @@
 //! `/v1/sandbox`: shortcuts for integrators and tests, so nobody waits for a simulated call.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use serde::Deserialize;
 use utoipa::ToSchema;
 
 use super::AppState;
-use super::extract::{ApiJson, Principal};
+use super::extract::{ApiJson, ApplicationId, Principal};
 use super::problem::ApiError;
 use crate::domain::results::CallOutcome;
 use crate::domain::{Application, Violations};
@@ -34,7 +34,7 @@ pub struct CompleteInterviewRequest {
     post,
     path = "/v1/sandbox/applications/{application_id}/complete",
     tag = TAG,
-    params(("application_id" = String, Path, description = "The application's `id`.")),
+    params(ApplicationId),
     request_body = CompleteInterviewRequest,
     responses(
         (status = 200, description = "The application after the attempt; results and webhooks follow as for a real interview.", body = Application),
@@ -44,7 +44,7 @@ pub struct CompleteInterviewRequest {
 pub async fn complete_interview(
     State(state): State<AppState>,
     principal: Principal,
-    Path(application_id): Path<String>,
+    application_id: ApplicationId,
     ApiJson(body): ApiJson<CompleteInterviewRequest>,
 ) -> Result<Json<Application>, ApiError> {
     let outcome = body.outcome.unwrap_or(CallOutcome::Completed);
@@ -60,7 +60,7 @@ pub async fn complete_interview(
     let forced = Forced { outcome, score: body.score };
     match state.engine.force(&principal.org_id, &application_id, forced).await {
         Ok(app) => Ok(Json(app)),
-        Err(EngineError::NotFound(id)) => Err(ApiError::not_found("application_not_found", "application", &id)),
+        Err(EngineError::NotFound(id)) => Err(ApplicationId::not_found(&id)),
         Err(EngineError::Final(status)) => Err(ApiError::conflict(
             "application_final",
             format!("The application is already {status}; its interview is over."),

@@ -1,15 +1,14 @@
 //! `/v1/webhook-deliveries`: every event sent to every endpoint, with every attempt.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::AppState;
-use super::extract::Principal;
+use super::extract::{DeliveryId, Principal};
 use super::pagination::{ApiQuery, PageParams, query_result};
 use super::problem::ApiError;
-use super::webhook_endpoints::AttemptResult;
 use crate::domain::events::{EVENT_TYPES, EventType};
 use crate::domain::ids::IdKind;
 use crate::domain::webhooks::{DeliveryAttempt, DeliveryStatus, WebhookDelivery};
@@ -48,10 +47,6 @@ pub struct DeliveryList {
 pub struct DeliveryDetail {
     pub delivery: WebhookDelivery,
     pub attempts: Vec<DeliveryAttempt>,
-}
-
-fn delivery_not_found(id: &str) -> ApiError {
-    ApiError::not_found("webhook_delivery_not_found", "webhook delivery", id)
 }
 
 /// List deliveries.
@@ -105,22 +100,19 @@ pub async fn list_deliveries(
     get,
     path = "/v1/webhook-deliveries/{delivery_id}",
     tag = TAG,
-    params(("delivery_id" = String, Path, description = "The delivery's `id`.")),
+    params(DeliveryId),
     responses((status = 200, description = "The delivery and its attempts.", body = DeliveryDetail))
 )]
 pub async fn get_delivery(
     State(state): State<AppState>,
     principal: Principal,
-    Path(delivery_id): Path<String>,
+    delivery_id: DeliveryId,
 ) -> Result<Json<DeliveryDetail>, ApiError> {
-    if !IdKind::Delivery.matches(&delivery_id) {
-        return Err(delivery_not_found(&delivery_id));
-    }
     let (delivery, attempts) = state
         .store
         .get_delivery(&principal.org_id, &delivery_id)
         .await?
-        .ok_or_else(|| delivery_not_found(&delivery_id))?;
+        .ok_or_else(|| DeliveryId::not_found(&delivery_id))?;
     Ok(Json(DeliveryDetail { delivery, attempts }))
 }
 
@@ -129,7 +121,7 @@ pub async fn get_delivery(
     post,
     path = "/v1/webhook-deliveries/{delivery_id}/redeliver",
     tag = TAG,
-    params(("delivery_id" = String, Path, description = "The delivery's `id`.")),
+    params(DeliveryId),
     responses(
         (status = 200, description = "The delivery and the attempt just made (which may have failed: see `attempt`).", body = AttemptResult),
         (status = 409, description = "An attempt of this delivery is running right now (`delivery_busy`).", body = super::problem::Problem, content_type = "application/problem+json"),
@@ -138,12 +130,16 @@ pub async fn get_delivery(
 pub async fn redeliver(
     State(state): State<AppState>,
     principal: Principal,
-    Path(delivery_id): Path<String>,
+    delivery_id: DeliveryId,
 ) -> Result<Json<AttemptResult>, ApiError> {
-    if !IdKind::Delivery.matches(&delivery_id) {
-        return Err(delivery_not_found(&delivery_id));
-    }
     attempt_now(&state, &principal, &delivery_id, false).await.map(Json)
+}
+
+/// A delivery and the attempt just made.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct AttemptResult {
+    pub delivery: WebhookDelivery,
+    pub attempt: DeliveryAttempt,
 }
 
 /// Makes a manual attempt of a delivery and returns it with the delivery's new state.
@@ -160,7 +156,7 @@ pub async fn attempt_now(
                 Some(_) => {
                     Err(ApiError::conflict("delivery_busy", "An attempt of this delivery is running; retry shortly."))
                 }
-                None => Err(delivery_not_found(delivery_id)),
+                None => Err(DeliveryId::not_found(delivery_id)),
             };
         }
         Err(DispatchError::Store(e)) => return Err(e.into()),
@@ -170,6 +166,6 @@ pub async fn attempt_now(
         .store
         .get_delivery(&principal.org_id, delivery_id)
         .await?
-        .ok_or_else(|| delivery_not_found(delivery_id))?;
+        .ok_or_else(|| DeliveryId::not_found(delivery_id))?;
     Ok(AttemptResult { delivery, attempt: attempted.attempt })
 }

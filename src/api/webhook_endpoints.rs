@@ -3,17 +3,18 @@
 use std::collections::BTreeMap;
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use serde::{Deserialize, Deserializer, Serialize};
 use utoipa::ToSchema;
 
 use super::AppState;
-use super::extract::{ApiJson, Principal};
+use super::extract::{ApiJson, EndpointId, Principal};
 use super::problem::ApiError;
+use super::webhook_deliveries::{AttemptResult, attempt_now};
 use crate::domain::events::{EVENT_TYPES, EventType, OutboxEvent, WebhookTestData, WebhookTestEvent};
 use crate::domain::ids::IdKind;
-use crate::domain::webhooks::{DeliveryAttempt, WebhookDelivery, WebhookEndpoint};
+use crate::domain::webhooks::WebhookEndpoint;
 use crate::domain::{Violations, rules};
 use crate::store::webhooks::{EndpointPatch, NewEndpoint};
 use crate::webhooks::guard::GuardError;
@@ -98,13 +99,6 @@ pub struct EndpointList {
     pub data: Vec<WebhookEndpoint>,
 }
 
-/// A delivery and the attempt just made.
-#[derive(Debug, Clone, Serialize, ToSchema)]
-pub struct AttemptResult {
-    pub delivery: WebhookDelivery,
-    pub attempt: DeliveryAttempt,
-}
-
 /// Checks a webhook URL: its shape ([`rules::WEBHOOK_URL`]), the server's https policy, and the
 /// addresses it names. A host name that does not resolve yet is accepted (DNS for a new
 /// receiver is often set up after its endpoint); every delivery resolves it again through the
@@ -172,10 +166,6 @@ fn new_secret() -> Result<Secret, ApiError> {
     Secret::generate().map_err(|e| ApiError::internal(format!("No randomness for a secret: {e}")))
 }
 
-fn endpoint_not_found(id: &str) -> ApiError {
-    ApiError::not_found("webhook_endpoint_not_found", "webhook endpoint", id)
-}
-
 /// Create an endpoint. The response carries its signing secret, which is not shown again.
 #[utoipa::path(
     post,
@@ -236,23 +226,20 @@ pub async fn list_endpoints(
     get,
     path = "/v1/webhook-endpoints/{endpoint_id}",
     tag = TAG,
-    params(("endpoint_id" = String, Path, description = "The endpoint's `id`.")),
+    params(EndpointId),
     responses((status = 200, description = "The endpoint.", body = WebhookEndpoint))
 )]
 pub async fn get_endpoint(
     State(state): State<AppState>,
     principal: Principal,
-    Path(endpoint_id): Path<String>,
+    endpoint_id: EndpointId,
 ) -> Result<Json<WebhookEndpoint>, ApiError> {
-    if !IdKind::Endpoint.matches(&endpoint_id) {
-        return Err(endpoint_not_found(&endpoint_id));
-    }
     state
         .store
         .get_endpoint(&principal.org_id, &endpoint_id)
         .await?
         .map(Json)
-        .ok_or_else(|| endpoint_not_found(&endpoint_id))
+        .ok_or_else(|| EndpointId::not_found(&endpoint_id))
 }
 
 /// Change an endpoint.
@@ -260,19 +247,16 @@ pub async fn get_endpoint(
     patch,
     path = "/v1/webhook-endpoints/{endpoint_id}",
     tag = TAG,
-    params(("endpoint_id" = String, Path, description = "The endpoint's `id`.")),
+    params(EndpointId),
     request_body = UpdateEndpointRequest,
     responses((status = 200, description = "The updated endpoint.", body = WebhookEndpoint))
 )]
 pub async fn update_endpoint(
     State(state): State<AppState>,
     principal: Principal,
-    Path(endpoint_id): Path<String>,
+    endpoint_id: EndpointId,
     ApiJson(body): ApiJson<UpdateEndpointRequest>,
 ) -> Result<Json<WebhookEndpoint>, ApiError> {
-    if !IdKind::Endpoint.matches(&endpoint_id) {
-        return Err(endpoint_not_found(&endpoint_id));
-    }
     let mut v = Violations::new();
     if let Some(url) = &body.url {
         check_url(&state, &mut v, url).await;
@@ -297,7 +281,7 @@ pub async fn update_endpoint(
         rate_limit_per_second: body.rate_limit_per_second,
     };
     let updated = state.store.update_endpoint(&principal.org_id, &endpoint_id, patch, state.clock.now()).await?;
-    updated.map(Json).ok_or_else(|| endpoint_not_found(&endpoint_id))
+    updated.map(Json).ok_or_else(|| EndpointId::not_found(&endpoint_id))
 }
 
 /// Delete an endpoint. Its pending deliveries fail; the delivery log keeps its history.
@@ -305,20 +289,18 @@ pub async fn update_endpoint(
     delete,
     path = "/v1/webhook-endpoints/{endpoint_id}",
     tag = TAG,
-    params(("endpoint_id" = String, Path, description = "The endpoint's `id`.")),
+    params(EndpointId),
     responses((status = 204, description = "The endpoint was deleted."))
 )]
 pub async fn delete_endpoint(
     State(state): State<AppState>,
     principal: Principal,
-    Path(endpoint_id): Path<String>,
+    endpoint_id: EndpointId,
 ) -> Result<StatusCode, ApiError> {
-    if IdKind::Endpoint.matches(&endpoint_id)
-        && state.store.delete_endpoint(&principal.org_id, &endpoint_id, state.clock.now()).await?
-    {
+    if state.store.delete_endpoint(&principal.org_id, &endpoint_id, state.clock.now()).await? {
         return Ok(StatusCode::NO_CONTENT);
     }
-    Err(endpoint_not_found(&endpoint_id))
+    Err(EndpointId::not_found(&endpoint_id))
 }
 
 /// Replace the endpoint's signing secret. The previous secret keeps signing (deliveries carry
@@ -327,17 +309,14 @@ pub async fn delete_endpoint(
     post,
     path = "/v1/webhook-endpoints/{endpoint_id}/rotate-secret",
     tag = TAG,
-    params(("endpoint_id" = String, Path, description = "The endpoint's `id`.")),
+    params(EndpointId),
     responses((status = 200, description = "The endpoint and its new secret.", body = EndpointWithSecret))
 )]
 pub async fn rotate_secret(
     State(state): State<AppState>,
     principal: Principal,
-    Path(endpoint_id): Path<String>,
+    endpoint_id: EndpointId,
 ) -> Result<Json<EndpointWithSecret>, ApiError> {
-    if !IdKind::Endpoint.matches(&endpoint_id) {
-        return Err(endpoint_not_found(&endpoint_id));
-    }
     let now = state.clock.now();
     let overlap = state.dispatcher.config().rotation_overlap;
     let secret = new_secret()?;
@@ -351,7 +330,7 @@ pub async fn rotate_secret(
             now,
         )
         .await?
-        .ok_or_else(|| endpoint_not_found(&endpoint_id))?;
+        .ok_or_else(|| EndpointId::not_found(&endpoint_id))?;
     Ok(Json(EndpointWithSecret { endpoint, secret: secret.expose() }))
 }
 
@@ -361,22 +340,19 @@ pub async fn rotate_secret(
     post,
     path = "/v1/webhook-endpoints/{endpoint_id}/test",
     tag = TAG,
-    params(("endpoint_id" = String, Path, description = "The endpoint's `id`.")),
+    params(EndpointId),
     responses((status = 200, description = "The test delivery and its first attempt (which may have failed: see `attempt`).", body = AttemptResult))
 )]
 pub async fn test_endpoint(
     State(state): State<AppState>,
     principal: Principal,
-    Path(endpoint_id): Path<String>,
+    endpoint_id: EndpointId,
 ) -> Result<Json<AttemptResult>, ApiError> {
-    if !IdKind::Endpoint.matches(&endpoint_id) {
-        return Err(endpoint_not_found(&endpoint_id));
-    }
     let now = state.clock.now();
     let event = WebhookTestEvent::new(
         WebhookTestData {
             message: "This is a test event from the Public API.".into(),
-            endpoint_id: endpoint_id.clone(),
+            endpoint_id: endpoint_id.to_string(),
         },
         now,
     );
@@ -386,6 +362,6 @@ pub async fn test_endpoint(
         .store
         .queue_test_event(&principal.org_id, &endpoint_id, outbox)
         .await?
-        .ok_or_else(|| endpoint_not_found(&endpoint_id))?;
-    super::webhook_deliveries::attempt_now(&state, &principal, &delivery_id, true).await.map(Json)
+        .ok_or_else(|| EndpointId::not_found(&endpoint_id))?;
+    attempt_now(&state, &principal, &delivery_id, true).await.map(Json)
 }

@@ -245,3 +245,36 @@ fn every_response_has_a_valid_example() {
     assert!(problems.is_empty(), "{}", problems.join("\n"));
     assert!(checked > 40, "only {checked} examples");
 }
+
+/// Every path id is checked before anything else is read: an id of the wrong shape answers its
+/// kind's 404 on every operation that takes it, even with a body that would fail validation.
+#[tokio::test]
+async fn malformed_path_ids_answer_their_kind_of_404_first() {
+    let app = TestApp::start().await;
+    let spec: Value = serde_json::from_str(&std::fs::read_to_string("spec/openapi.json").unwrap()).unwrap();
+    let codes = [
+        ("{job_id}", "job_not_found"),
+        ("{application_id}", "application_not_found"),
+        ("{candidate_id}", "candidate_not_found"),
+        ("{key_id}", "api_key_not_found"),
+        ("{endpoint_id}", "webhook_endpoint_not_found"),
+        ("{delivery_id}", "webhook_delivery_not_found"),
+    ];
+    let mut checked = 0;
+    for (path, item) in spec["paths"].as_object().unwrap() {
+        let Some((placeholder, code)) = codes.iter().find(|(p, _)| path.contains(p)) else { continue };
+        for method in METHODS.into_iter().filter(|m| item.get(*m).is_some()) {
+            let url = app.url(&path.replace(placeholder, "job_00000000000000000000000000000000x"));
+            let request = app
+                .client
+                .request(method.to_uppercase().parse().unwrap(), url)
+                .bearer_auth(&app.key)
+                .header("content-type", "application/json")
+                .body("[\"not\", \"an\", \"object\"]");
+            let r = app.send(request).await;
+            assert_eq!((r.status, r.json["code"].as_str()), (404, Some(*code)), "{method} {path}");
+            checked += 1;
+        }
+    }
+    assert!(checked >= 17, "only {checked} operations take a path id");
+}
