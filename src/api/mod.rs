@@ -1,7 +1,13 @@
 //! The HTTP edge: routes, extractors, authentication, idempotency, errors and the spec.
 //!
-//! One file per resource (`jobs`, `applications`, `candidates`, `api_keys`, `ops`), with its
-//! request and response types next to its handlers. Handlers talk to the [`Store`] only.
+//! One file per resource, named after its path (`jobs`, `applications`, `candidates`,
+//! `api_keys`, `webhook_endpoints`, `webhook_deliveries`, `sandbox`, `integration`, `ops`), with
+//! its request and response types next to its handlers. Handlers take typed path ids and
+//! bodies from `extract`, and answer every error as an `ApiError`. They
+//! read jobs, candidates and resumes through the `ats` provider, as the platform does, and
+//! reach the interview engine, the webhook dispatcher and the [`Store`] through [`AppState`].
+//! The rest builds the document: `spec` (info, tags, shared responses), `contract` (the rules
+//! the derive cannot state) and `examples`.
 
 pub mod api_keys;
 pub mod applications;

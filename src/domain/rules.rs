@@ -1,10 +1,10 @@
 //! The shape of every string the API accepts, written once as JSON Schema keywords.
 //!
 //! The spec (`api/contract.rs`) puts these keywords on the fields they govern, and the server's
-//! checks either run the same regular expression ([`FieldRule::matches`]) or are proven to accept
-//! exactly the same strings by the property tests at the bottom of this file. A client that
-//! validates against the spec therefore never sends what the server refuses, and the server never
-//! accepts what the spec rules out.
+//! checks either run the same regular expression (the webhook URL and header checks do) or are
+//! proven to accept exactly the same strings by the property tests at the bottom of this file.
+//! A client that validates against the spec therefore never sends what the server refuses, and
+//! the server never accepts what the spec rules out.
 //!
 //! Patterns are written in the subset that ECMA-262, Python's `re` and Rust's `regex` read alike:
 //! character classes with `\uXXXX` escapes, anchored with `^` and `$`, no look-around.

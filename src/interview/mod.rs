@@ -10,7 +10,6 @@
 //! restarted server resumes where it stopped.
 
 pub mod examples;
-pub mod rng;
 pub mod simulate;
 
 use std::sync::Arc;
@@ -19,13 +18,13 @@ use std::time::Duration;
 use jiff::SignedDuration;
 use tokio::sync::{Notify, watch};
 
-use self::rng::Rng;
 use self::simulate::Inputs;
 use crate::ats::{AtsClient, AtsError, PublicApiClient};
 use crate::clock::Clock;
 use crate::domain::Application;
 use crate::domain::ids::IdKind;
 use crate::domain::results::{CallOutcome, CallResults, FailureReason, InterviewFailure};
+use crate::rng::Rng;
 use crate::store::{InterviewStep, InterviewTask, Rejection, Store, StoreError};
 
 /// Relative weights of the outcomes of one call attempt.

@@ -7,13 +7,13 @@ use std::collections::BTreeMap;
 use base64::Engine as _;
 use jiff::{SignedDuration, Timestamp};
 
-use super::rng::Rng;
 use crate::domain::job::{Importance, ScreeningQuestion};
 use crate::domain::results::{
     CallOutcome, CallSummary, InterviewResults, MatchStatus, QuestionGrade, RequirementMatch, ResumeReview, Speaker,
     TranscriptTurn,
 };
 use crate::domain::{Application, Candidate, Job, Resume, ResumeContent};
+use crate::rng::Rng;
 
 /// Everything the interview is built from.
 pub struct Inputs<'a> {

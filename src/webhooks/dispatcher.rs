@@ -26,7 +26,7 @@ use super::metrics::DeliveryMetrics;
 use super::signing::{Secret, signature_header};
 use crate::clock::Clock;
 use crate::domain::webhooks::{AttemptTrigger, DeliveryAttempt, ErrorClass};
-use crate::interview::rng::Rng;
+use crate::rng::Rng;
 use crate::store::webhooks::{AttemptOutcome, DeliveryTask};
 use crate::store::{Store, StoreError};
 

@@ -1,6 +1,7 @@
-//! A small deterministic random number generator (SplitMix64), seeded from the engine's seed,
-//! the application id and a stream number. The same inputs give the same numbers on every
-//! machine and every build, which a general-purpose RNG crate does not promise across versions.
+//! A small deterministic random number generator (SplitMix64), seeded from a seed, the id of
+//! the object it is for and a stream number: the interview engine draws results from it, the
+//! webhook dispatcher its retry jitter. The same inputs give the same numbers on every machine
+//! and every build, which a general-purpose RNG crate does not promise across versions.
 
 use sha2::{Digest, Sha256};
 
@@ -10,12 +11,12 @@ pub struct Rng {
 }
 
 impl Rng {
-    /// A generator for one application and stream (0 for result content, the attempt number
-    /// for call outcomes).
-    pub fn new(seed: u64, application_id: &str, stream: u32) -> Rng {
+    /// A generator for one object and stream (for an application: 0 for result content, the
+    /// attempt number for call outcomes).
+    pub fn new(seed: u64, object_id: &str, stream: u32) -> Rng {
         let mut h = Sha256::new();
         h.update(seed.to_le_bytes());
-        h.update(application_id.as_bytes());
+        h.update(object_id.as_bytes());
         h.update(stream.to_le_bytes());
         let digest = h.finalize();
         let mut first = [0u8; 8];
