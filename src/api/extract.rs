@@ -146,7 +146,7 @@ impl<S: Send + Sync> FromRequestParts<S> for Principal {
 /// (an id of the wrong shape can never exist, so it answers the object's 404 at once) and
 /// documents its path parameter, pattern included.
 macro_rules! path_ids {
-    ($($(#[$doc:meta])* $name:ident: $kind:expr, $parameter:literal, $description:literal, $code:literal, $what:literal;)+) => {$(
+    ($($(#[$doc:meta])* $name:ident: $kind:expr, $parameter:literal, $description:literal;)+) => {$(
         $(#[$doc])*
         #[derive(Debug, Clone, PartialEq, Eq)]
         pub struct $name(String);
@@ -164,7 +164,7 @@ macro_rules! path_ids {
 
             /// The 404 for an id of this kind that names nothing in the caller's organisation.
             pub fn not_found(id: &str) -> ApiError {
-                ApiError::not_found($code, $what, id)
+                ApiError::id_not_found(Self::KIND, id)
             }
         }
 
@@ -204,17 +204,17 @@ macro_rules! path_ids {
 
 path_ids! {
     /// A job's `id` in the path.
-    JobId: IdKind::Job, "job_id", "The job's `id`.", "job_not_found", "job";
+    JobId: IdKind::Job, "job_id", "The job's `id`.";
     /// An application's `id` in the path.
-    ApplicationId: IdKind::Application, "application_id", "The application's `id`.", "application_not_found", "application";
+    ApplicationId: IdKind::Application, "application_id", "The application's `id`.";
     /// A candidate's `id` in the path.
-    CandidateId: IdKind::Candidate, "candidate_id", "The candidate's `id`.", "candidate_not_found", "candidate";
+    CandidateId: IdKind::Candidate, "candidate_id", "The candidate's `id`.";
     /// A webhook endpoint's `id` in the path.
-    EndpointId: IdKind::Endpoint, "endpoint_id", "The endpoint's `id`.", "webhook_endpoint_not_found", "webhook endpoint";
+    EndpointId: IdKind::Endpoint, "endpoint_id", "The endpoint's `id`.";
     /// A webhook delivery's `id` in the path.
-    DeliveryId: IdKind::Delivery, "delivery_id", "The delivery's `id`.", "webhook_delivery_not_found", "webhook delivery";
+    DeliveryId: IdKind::Delivery, "delivery_id", "The delivery's `id`.";
     /// An API key's `id` in the path.
-    KeyId: IdKind::ApiKey, "key_id", "The key's `id`.", "api_key_not_found", "API key";
+    KeyId: IdKind::ApiKey, "key_id", "The key's `id`.";
 }
 
 /// A required path parameter holding an id of `kind`, with its pattern and an example.

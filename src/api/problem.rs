@@ -11,8 +11,8 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use super::extract::{ApplicationId, CandidateId, JobId};
 use crate::ats::AtsError;
+use crate::domain::ids::IdKind;
 use crate::domain::{FieldError, Violations};
 use crate::store::{Rejection, StoreError};
 
@@ -78,6 +78,22 @@ impl ApiError {
 
     pub fn not_found(code: &'static str, what: &str, id: &str) -> Self {
         Self::new(StatusCode::NOT_FOUND, code, "Not found", format!("No {what} {id} in this organisation."))
+    }
+
+    /// The 404 for an id of `kind` that names nothing in the caller's organisation: one code
+    /// per kind, whether the id is malformed or merely unknown.
+    pub fn id_not_found(kind: IdKind, id: &str) -> Self {
+        let (code, what) = match kind {
+            IdKind::Job => ("job_not_found", "job"),
+            IdKind::Application => ("application_not_found", "application"),
+            IdKind::Candidate => ("candidate_not_found", "candidate"),
+            IdKind::Endpoint => ("webhook_endpoint_not_found", "webhook endpoint"),
+            IdKind::Delivery => ("webhook_delivery_not_found", "webhook delivery"),
+            IdKind::ApiKey => ("api_key_not_found", "API key"),
+            IdKind::Organization => ("organization_not_found", "organisation"),
+            IdKind::Event => ("event_not_found", "event"),
+        };
+        Self::not_found(code, what, id)
     }
 
     pub fn bad_request(code: &'static str, detail: impl Into<String>) -> Self {
@@ -170,9 +186,9 @@ impl From<AtsError> for ApiError {
     fn from(e: AtsError) -> Self {
         match e {
             AtsError::NotFound { kind, id } => match kind {
-                "job" => JobId::not_found(&id),
-                "candidate" => CandidateId::not_found(&id),
-                "application" => ApplicationId::not_found(&id),
+                "job" => ApiError::id_not_found(IdKind::Job, &id),
+                "candidate" => ApiError::id_not_found(IdKind::Candidate, &id),
+                "application" => ApiError::id_not_found(IdKind::Application, &id),
                 _ => ApiError::not_found("not_found", kind, &id),
             },
             AtsError::Unsupported { .. } => {
