@@ -22,6 +22,15 @@ fn concrete(path: &str) -> String {
         .replace("{delivery_id}", "del_00000000000000000000000000000000")
 }
 
+/// `method path` with a JSON `body`, as the test app's organisation.
+fn json_request(app: &TestApp, method: &str, path: &str, body: &'static str) -> reqwest::RequestBuilder {
+    app.client
+        .request(method.to_uppercase().parse().unwrap(), app.url(path))
+        .bearer_auth(&app.key)
+        .header("content-type", "application/json")
+        .body(body)
+}
+
 /// Every documented operation is answered by a handler, every other method on a documented
 /// path is 405, and every operation documents its errors and security.
 #[tokio::test]
@@ -32,14 +41,7 @@ async fn every_documented_operation_is_served_and_nothing_else() {
     let mut operations = 0;
     for (path, item) in spec["paths"].as_object().unwrap() {
         for method in METHODS {
-            let url = app.url(&concrete(path));
-            let request = app
-                .client
-                .request(method.to_uppercase().parse().unwrap(), url)
-                .bearer_auth(&app.key)
-                .header("content-type", "application/json")
-                .body("{}");
-            let r = app.send(request).await;
+            let r = app.send(json_request(&app, method, &concrete(path), "{}")).await;
             match item.get(method) {
                 Some(op) => {
                     operations += 1;
@@ -264,14 +266,8 @@ async fn malformed_path_ids_answer_their_kind_of_404_first() {
     for (path, item) in spec["paths"].as_object().unwrap() {
         let Some((placeholder, code)) = codes.iter().find(|(p, _)| path.contains(p)) else { continue };
         for method in METHODS.into_iter().filter(|m| item.get(*m).is_some()) {
-            let url = app.url(&path.replace(placeholder, "job_00000000000000000000000000000000x"));
-            let request = app
-                .client
-                .request(method.to_uppercase().parse().unwrap(), url)
-                .bearer_auth(&app.key)
-                .header("content-type", "application/json")
-                .body("[\"not\", \"an\", \"object\"]");
-            let r = app.send(request).await;
+            let path_with_bad_id = path.replace(placeholder, "job_00000000000000000000000000000000x");
+            let r = app.send(json_request(&app, method, &path_with_bad_id, "[\"not\", \"an\", \"object\"]")).await;
             assert_eq!((r.status, r.json["code"].as_str()), (404, Some(*code)), "{method} {path}");
             checked += 1;
         }
