@@ -17,6 +17,7 @@ use crate::domain::ids::IdKind;
 use crate::interview::OutcomeWeights;
 use crate::keys;
 use crate::server::{ServeConfig, ServeError, Server};
+use crate::store::sealing::{self, SealingKey};
 use crate::store::sqlite::Access;
 use crate::store::{self, Location, Store, StoreError};
 use crate::webhooks::dispatcher::parse_schedule;
@@ -31,6 +32,14 @@ pub struct Cli {
     /// directory; several `serve` processes may share it.
     #[arg(long, global = true, env = "PUBLIC_API_DATABASE_URL")]
     pub database_url: Option<String>,
+    /// A file holding the key that seals webhook signing secrets at rest (32 bytes in base64,
+    /// as `public-api secrets generate-key` or `openssl rand -base64 32` write it). Repeat it to
+    /// hold two keys while `secrets rotate-key` moves secrets from one to the other. The key
+    /// may instead be given itself in PUBLIC_API_ENCRYPTION_KEY. Without either, `serve` on a
+    /// data directory uses (and on first start creates) `encryption.key` in it; PostgreSQL
+    /// needs a key, the same on every replica.
+    #[arg(long, global = true, env = "PUBLIC_API_ENCRYPTION_KEY_FILE", value_delimiter = ',')]
+    pub encryption_key_file: Vec<PathBuf>,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -45,7 +54,10 @@ pub enum Command {
     /// Manage organisations.
     #[command(subcommand)]
     Orgs(OrgsCommand),
-    /// Write everything in the store as JSON (API key hashes are left out).
+    /// Manage the key that seals webhook signing secrets at rest.
+    #[command(subcommand)]
+    Secrets(SecretsCommand),
+    /// Write everything in the store as JSON (API key hashes and webhook secrets are left out).
     Export {
         /// Write to this file instead of standard output.
         #[arg(long, env = "PUBLIC_API_EXPORT_OUT")]
@@ -166,6 +178,25 @@ pub enum KeysCommand {
 }
 
 #[derive(Debug, Subcommand)]
+pub enum SecretsCommand {
+    /// Write a new random key to a file (mode 0600) and print its id.
+    GenerateKey {
+        /// The file to create; an existing file is never replaced.
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Re-seal every webhook signing secret with a new key, in one transaction, and make it
+    /// the store's key. Servers must hold both keys meanwhile (repeat --encryption-key-file);
+    /// afterwards they need only the new one. A data directory's own `encryption.key` is
+    /// replaced by the new key.
+    RotateKey {
+        /// The new key (see `generate-key`); the current one is given as usual.
+        #[arg(long)]
+        new_key_file: PathBuf,
+    },
+}
+
+#[derive(Debug, Subcommand)]
 pub enum OrgsCommand {
     /// Create an organisation and print its id.
     Create {
@@ -209,17 +240,39 @@ fn init_tracing() {
 async fn run(cli: Cli) -> Result<(), String> {
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let location = Location::new(cli.data_dir, cli.database_url);
+    let keys = encryption_keys(&cli.encryption_key_file)?;
     match cli.command {
-        Command::Serve(args) => serve(location, *args, clock).await,
-        Command::Keys(cmd) => keys_command(&location, cmd, clock).await,
-        Command::Orgs(cmd) => orgs_command(&location, cmd, clock).await,
-        Command::Export { out } => export(&location, out).await,
+        Command::Serve(args) => serve(location, keys, *args, clock).await,
+        Command::Keys(cmd) => keys_command(&location, keys, cmd, clock).await,
+        Command::Orgs(cmd) => orgs_command(&location, keys, cmd, clock).await,
+        Command::Secrets(cmd) => secrets_command(&location, keys, cmd).await,
+        Command::Export { out } => export(&location, keys, out).await,
     }
 }
 
-async fn serve(location: Location, args: ServeArgs, clock: Arc<dyn Clock>) -> Result<(), String> {
+/// The keys given by --encryption-key-file and PUBLIC_API_ENCRYPTION_KEY.
+fn encryption_keys(files: &[PathBuf]) -> Result<Vec<SealingKey>, String> {
+    let mut keys = Vec::new();
+    for file in files.iter().filter(|f| !f.as_os_str().is_empty()) {
+        keys.push(SealingKey::read_file(file).map_err(|e| format!("--encryption-key-file: {e}"))?);
+    }
+    if let Ok(text) = std::env::var("PUBLIC_API_ENCRYPTION_KEY")
+        && !text.trim().is_empty()
+    {
+        keys.push(SealingKey::parse(&text).map_err(|e| format!("PUBLIC_API_ENCRYPTION_KEY: {e}"))?);
+    }
+    Ok(keys)
+}
+
+async fn serve(
+    location: Location,
+    keys: Vec<SealingKey>,
+    args: ServeArgs,
+    clock: Arc<dyn Clock>,
+) -> Result<(), String> {
     let described = location.describe();
     let mut config = ServeConfig::new(args.addr, location);
+    config.encryption_keys = keys;
     config.seed = args.seed;
     config.seed_org = args.seed_org;
     config.api.max_body_bytes = args.max_body_bytes;
@@ -301,8 +354,8 @@ async fn shutdown_signal() {
     }
 }
 
-async fn open_admin(location: &Location) -> Result<Arc<dyn Store>, String> {
-    store::open(location, Access::Admin).await.map_err(store_error)
+async fn open_admin(location: &Location, keys: Vec<SealingKey>) -> Result<Arc<dyn Store>, String> {
+    store::open(location, Access::Admin, keys).await.map_err(store_error)
 }
 
 /// A store error for the terminal, with the flag that gets past it where one does (the store
@@ -312,6 +365,9 @@ fn store_error(e: StoreError) -> String {
         StoreError::Locked { .. } => "; stop it or choose another --data-dir",
         StoreError::NewerSchema { .. } => ", or choose another --data-dir or --database-url",
         StoreError::BadDatabaseUrl(_) => " (--database-url, PUBLIC_API_DATABASE_URL)",
+        StoreError::Sealing(_) => {
+            " (--encryption-key-file, PUBLIC_API_ENCRYPTION_KEY_FILE or PUBLIC_API_ENCRYPTION_KEY)"
+        }
         _ => "",
     };
     format!("{e}{hint}")
@@ -334,8 +390,13 @@ async fn resolve_org(store: &dyn Store, org: Option<String>) -> Result<String, S
     }
 }
 
-async fn keys_command(location: &Location, cmd: KeysCommand, clock: Arc<dyn Clock>) -> Result<(), String> {
-    let store = open_admin(location).await?;
+async fn keys_command(
+    location: &Location,
+    keys: Vec<SealingKey>,
+    cmd: KeysCommand,
+    clock: Arc<dyn Clock>,
+) -> Result<(), String> {
+    let store = open_admin(location, keys).await?;
     let err = |e: StoreError| e.to_string();
     match cmd {
         KeysCommand::Create { org, name, expires_at } => {
@@ -377,8 +438,13 @@ async fn keys_command(location: &Location, cmd: KeysCommand, clock: Arc<dyn Cloc
     Ok(())
 }
 
-async fn orgs_command(location: &Location, cmd: OrgsCommand, clock: Arc<dyn Clock>) -> Result<(), String> {
-    let store = open_admin(location).await?;
+async fn orgs_command(
+    location: &Location,
+    keys: Vec<SealingKey>,
+    cmd: OrgsCommand,
+    clock: Arc<dyn Clock>,
+) -> Result<(), String> {
+    let store = open_admin(location, keys).await?;
     match cmd {
         OrgsCommand::Create { name } => {
             let name = name.trim().to_owned();
@@ -403,8 +469,39 @@ async fn orgs_command(location: &Location, cmd: OrgsCommand, clock: Arc<dyn Cloc
     Ok(())
 }
 
-async fn export(location: &Location, out: Option<PathBuf>) -> Result<(), String> {
-    let store = open_admin(location).await?;
+async fn secrets_command(location: &Location, keys: Vec<SealingKey>, cmd: SecretsCommand) -> Result<(), String> {
+    match cmd {
+        SecretsCommand::GenerateKey { out } => {
+            let key = sealing::write_key_file(&out).map_err(|e| e.to_string())?;
+            println!("Wrote key {} to {}.", key.id(), out.display());
+        }
+        SecretsCommand::RotateKey { new_key_file } => {
+            let new = SealingKey::read_file(&new_key_file).map_err(|e| format!("--new-key-file: {e}"))?;
+            let own_key_file = match location {
+                Location::DataDir(dir) if keys.is_empty() => Some(dir.join(sealing::DATA_DIR_KEY_FILE)),
+                _ => None,
+            };
+            let mut held = store::keyring_for(location, Access::Admin, keys).map_err(store_error)?.into_keys();
+            if held.is_empty() {
+                return Err("give the current key with --encryption-key-file".into());
+            }
+            held.push(new.clone());
+            let store = open_admin(location, held).await?;
+            let resealed = store.rotate_encryption_key(new.id()).await.map_err(store_error)?;
+            store.close();
+            println!("Re-sealed the signing secrets of {resealed} endpoints with key {}.", new.id());
+            if let Some(own) = own_key_file {
+                sealing::replace_key_file(&own, &new_key_file).map_err(|e| e.to_string())?;
+                println!("{} now holds the new key.", own.display());
+            }
+            println!("Servers need only the new key from now on.");
+        }
+    }
+    Ok(())
+}
+
+async fn export(location: &Location, keys: Vec<SealingKey>, out: Option<PathBuf>) -> Result<(), String> {
+    let store = open_admin(location, keys).await?;
     let export = store.export().await.map_err(|e| e.to_string())?;
     store.close();
     let json = serde_json::to_string_pretty(&export).map_err(|e| e.to_string())?;

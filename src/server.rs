@@ -17,6 +17,7 @@ use crate::domain::ids::IdKind;
 use crate::interview::{InterviewConfig, InterviewEngine};
 use crate::keys::{self, IssuedKey};
 use crate::seed::{self, SeedError, SeedReport};
+use crate::store::sealing::SealingKey;
 use crate::store::sqlite::Access;
 use crate::store::{self, Location, Store, StoreError};
 use crate::webhooks::dispatcher::{DeliveryConfig, Dispatcher};
@@ -37,6 +38,9 @@ pub struct ServeConfig {
     pub delivery: DeliveryConfig,
     /// How often buffered API key usage is written to the store.
     pub usage_flush_interval: Duration,
+    /// The keys that seal webhook signing secrets; none means a data directory's own key file
+    /// (see [`store::keyring_for`]).
+    pub encryption_keys: Vec<SealingKey>,
 }
 
 impl ServeConfig {
@@ -50,6 +54,7 @@ impl ServeConfig {
             interview: InterviewConfig { public_url: String::new(), ..InterviewConfig::default() },
             delivery: DeliveryConfig::default(),
             usage_flush_interval: Duration::from_secs(2),
+            encryption_keys: Vec::new(),
         }
     }
 }
@@ -92,7 +97,7 @@ pub struct Server {
 impl Server {
     /// Opens the store, bootstraps and seeds it, and starts serving on `config.addr`.
     pub async fn start(config: ServeConfig, clock: Arc<dyn Clock>) -> Result<Server, ServeError> {
-        let store = store::open(&config.store, Access::Server).await?;
+        let store = store::open(&config.store, Access::Server, config.encryption_keys.clone()).await?;
         let bootstrap = bootstrap_if_empty(store.as_ref(), clock.as_ref()).await?;
         // A process that holds the data directory's lock knows that leases left by an earlier
         // process are stale: it frees them so its interviews and deliveries resume at once. On a

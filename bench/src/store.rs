@@ -5,7 +5,7 @@
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 
-use public_api::store::postgres;
+use public_api::store::{postgres, sealing};
 
 /// Which store the bench measures (`--store`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -37,8 +37,18 @@ impl BenchStore {
                 let schema = format!("bench_{}_{name}", std::process::id());
                 postgres::create_schema(database_url, &schema).await.map_err(|e| e.to_string())?;
                 let url = postgres::url_with_schema(database_url, &schema);
+                // A shared database needs its encryption key given, the same to every replica.
+                let key_file = scratch.join(format!("{name}-encryption.key"));
+                if !key_file.exists() {
+                    sealing::write_key_file(&key_file).map_err(|e| e.to_string())?;
+                }
                 Ok(BenchStore {
-                    args: vec!["--database-url".into(), url.into()],
+                    args: vec![
+                        "--database-url".into(),
+                        url.into(),
+                        "--encryption-key-file".into(),
+                        key_file.into_os_string(),
+                    ],
                     schema: Some((database_url.to_owned(), schema)),
                 })
             }

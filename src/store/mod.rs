@@ -10,6 +10,7 @@ pub mod encoding;
 mod location;
 pub mod postgres;
 pub mod rules;
+pub mod sealing;
 pub mod sqlite;
 pub mod webhooks;
 
@@ -17,7 +18,7 @@ use async_trait::async_trait;
 use jiff::{SignedDuration, Timestamp};
 use serde::{Deserialize, Serialize};
 
-pub use self::location::{Location, open};
+pub use self::location::{Location, keyring_for, open};
 use self::webhooks::{
     AttemptOutcome, DeliveryQuery, DeliveryTarget, DeliveryTask, EndpointPatch, NewEndpoint, WebhookStats,
 };
@@ -56,6 +57,8 @@ pub enum StoreError {
     BadDatabaseUrl(String),
     #[error("cannot connect to the database at {url}: {reason}")]
     Unreachable { url: String, reason: String },
+    #[error(transparent)]
+    Sealing(#[from] sealing::SealingError),
     #[error("{0}")]
     Internal(String),
 }
@@ -482,4 +485,9 @@ pub trait Store: Send + Sync + 'static {
         event: OutboxEvent,
     ) -> Result<Option<String>, StoreError>;
     async fn webhook_stats(&self) -> Result<WebhookStats, StoreError>;
+
+    /// Seals every webhook signing secret with the key `new_key_id` (which the store's keyring
+    /// must hold, with the current key) and makes it the current key, in one transaction.
+    /// Returns how many endpoints were re-sealed.
+    async fn rotate_encryption_key(&self, new_key_id: &str) -> Result<usize, StoreError>;
 }

@@ -246,8 +246,8 @@ pub(crate) fn idempotency_expiry(claim: &IdempotencyClaim) -> Timestamp {
 /// A signing secret and, once rotated out, when it stops signing (microseconds).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) struct StoredSecret {
-    secret: String,
-    expires_at: Option<i64>,
+    pub secret: String,
+    pub expires_at: Option<i64>,
 }
 
 /// A new endpoint and its secret list.

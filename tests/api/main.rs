@@ -7,6 +7,7 @@ mod ats;
 mod auth;
 mod conformance;
 mod crash;
+mod encryption;
 mod end_to_end;
 mod errors;
 mod events;

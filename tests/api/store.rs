@@ -22,7 +22,9 @@ fn at(seconds: i64) -> Timestamp {
 
 /// A store with one organisation, one endpoint and one delivery due at `at(0)`.
 async fn one_delivery(test_store: &TestStore) -> (Arc<dyn Store>, String) {
-    let store = store::open(&test_store.location(), Access::Server).await.expect("the store opens");
+    let store = store::open(&test_store.location(), Access::Server, test_store.encryption_keys())
+        .await
+        .expect("the store opens");
     store.create_organization(ORG.into(), "Store tests".into(), at(0)).await.expect("organisation");
     let endpoint = NewEndpoint {
         id: "we_store".into(),

@@ -7,6 +7,7 @@ use public_api::clock::{Clock, SystemClock};
 use public_api::domain::ids::IdKind;
 use public_api::keys;
 use public_api::server::{ServeConfig, Server};
+use public_api::store::sealing::{self, SealingKey};
 use public_api::store::{Location, postgres};
 use serde_json::Value;
 use tempfile::TempDir;
@@ -30,6 +31,8 @@ impl TestStore {
             Ok(url) if !url.is_empty() => {
                 let schema = format!("test_{}", uuid::Uuid::now_v7().simple());
                 postgres::create_schema(&url, &schema).await.expect("a schema for the test");
+                // A shared database needs its key given; a data directory makes its own.
+                sealing::write_key_file(&dir.path().join(PG_KEY_FILE)).expect("a key for the test schema");
                 Some((url, schema))
             }
             _ => None,
@@ -53,10 +56,24 @@ impl TestStore {
         self.postgres.is_some()
     }
 
+    /// The keys a server on this store is given: on PostgreSQL the test schema's key, on a
+    /// data directory none (it uses its own key file).
+    pub fn encryption_keys(&self) -> Vec<SealingKey> {
+        match self.postgres {
+            Some(_) => vec![SealingKey::read_file(&self.dir.path().join(PG_KEY_FILE)).expect("the test schema's key")],
+            None => Vec::new(),
+        }
+    }
+
     /// The `public-api` flags that select this store.
     pub fn cli_args(&self) -> Vec<String> {
         match self.location() {
-            Location::Postgres(url) => vec!["--database-url".into(), url],
+            Location::Postgres(url) => vec![
+                "--database-url".into(),
+                url,
+                "--encryption-key-file".into(),
+                self.dir.path().join(PG_KEY_FILE).display().to_string(),
+            ],
             Location::DataDir(dir) => vec!["--data-dir".into(), dir.display().to_string()],
         }
     }
@@ -114,9 +131,14 @@ impl Resp {
     }
 }
 
+/// Where a PostgreSQL test schema's key is kept, in the test's temporary directory.
+const PG_KEY_FILE: &str = "pg-encryption.key";
+
 /// The tests' server configuration on the test's store.
 pub fn config(store: &TestStore) -> ServeConfig {
-    configured(store.location())
+    let mut config = configured(store.location());
+    config.encryption_keys = store.encryption_keys();
+    config
 }
 
 /// The tests' server configuration on a SQLite data directory, for tests of the data

@@ -1,14 +1,18 @@
-//! SQL for idempotency keys: claim, record the response, release. A first use of a key on one
+//! SQL for idempotency keys: claim, record the response, release. A recorded response may carry
+//! a secret (a new API key's, an endpoint's signing secret), so it is stored sealed. A first use of a key on one
 //! replica makes a concurrent one on another wait for it, then find its row.
 
 use deadpool_postgres::GenericClient;
 
+use super::encryption;
 use super::sql::{execute, query_opt};
 use crate::store::encoding::{from_micros, micros};
+use crate::store::sealing::{Keyring, idempotency_context};
 use crate::store::{IdempotencyBegin, IdempotencyClaim, StoreError, StoredResponse, rules};
 
 pub(super) async fn idempotency_begin(
     c: &impl GenericClient,
+    keyring: &Keyring,
     claim: &IdempotencyClaim,
 ) -> Result<IdempotencyBegin, StoreError> {
     // Forget expired keys a few at a time, so the table stays small without a sweeper task.
@@ -46,7 +50,10 @@ pub(super) async fn idempotency_begin(
         response: StoredResponse {
             status: row.get::<_, Option<i32>>(3).and_then(|s| u16::try_from(s).ok()).unwrap_or(200),
             content_type: row.get(4),
-            body: row.get::<_, Option<Vec<u8>>>(5).unwrap_or_default(),
+            body: keyring.open_bytes(
+                &idempotency_context(&claim.org_id, &claim.key),
+                &row.get::<_, Option<Vec<u8>>>(5).unwrap_or_default(),
+            )?,
         },
     };
     let (decision, take_over) = rules::idempotency_decision(stored, claim);
@@ -63,15 +70,18 @@ pub(super) async fn idempotency_begin(
 
 pub(super) async fn idempotency_finish(
     c: &impl GenericClient,
+    keyring: &Keyring,
     org_id: &str,
     key: &str,
     response: StoredResponse,
 ) -> Result<(), StoreError> {
+    let key_id = encryption::current_key_id(c, keyring).await?;
+    let body = keyring.seal_bytes(&key_id, &idempotency_context(org_id, key), &response.body)?.into_bytes();
     execute(
         c,
         "UPDATE idempotency_keys SET state = 'done', status = $3, content_type = $4, body = $5
          WHERE org_id = $1 AND key = $2",
-        &[&org_id, &key, &i32::from(response.status), &response.content_type, &response.body],
+        &[&org_id, &key, &i32::from(response.status), &response.content_type, &body],
     )
     .await
     .map(|_| ())

@@ -170,6 +170,15 @@ pub const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX webhook_attempts_by_delivery ON webhook_attempts(delivery_id, seq);
     "#,
+    // 2: the key that seals webhook signing secrets, named by a check value only it opens (one
+    //    row at most); the `secrets` column of an endpoint then holds sealed values.
+    r#"
+    CREATE TABLE encryption (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        key_id TEXT NOT NULL,
+        check_value TEXT NOT NULL
+    );
+    "#,
 ];
 
 /// The schema version this build writes.

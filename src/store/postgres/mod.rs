@@ -13,6 +13,7 @@
 //! method here only takes a connection or a transaction for it.
 
 mod applications;
+mod encryption;
 mod export;
 mod idempotency;
 mod interviews;
@@ -33,6 +34,7 @@ use tokio_postgres::NoTls;
 
 pub use self::schemas::{create_schema, drop_schema, drop_schema_blocking, url_with_schema};
 use self::sql::{pg_error, query_opt};
+use super::sealing::{Keyring, SealingError};
 use super::webhooks::{
     AttemptOutcome, DeliveryQuery, DeliveryTarget, DeliveryTask, EndpointPatch, NewEndpoint, WebhookStats,
 };
@@ -52,12 +54,15 @@ const POOL_SIZE: usize = 16;
 /// The PostgreSQL store.
 pub struct PostgresStore {
     pool: Pool,
+    /// The keys that seal webhook signing secrets.
+    keyring: Keyring,
 }
 
 impl PostgresStore {
     /// Connects to `url` (`postgres://user@host:port/db?options=…`), checks the schema version
-    /// and applies missing migrations.
-    pub async fn connect(url: &str) -> Result<PostgresStore, StoreError> {
+    /// and applies missing migrations. The keyring must open the store's sealed secrets; a
+    /// wrong key, or none when `require_key` (a server), is refused before anything is written.
+    pub async fn connect(url: &str, mut keyring: Keyring, require_key: bool) -> Result<PostgresStore, StoreError> {
         let config: tokio_postgres::Config =
             url.parse().map_err(|e| StoreError::BadDatabaseUrl(format!("{}: {e}", redact_url(url))))?;
         let manager = Manager::from_config(config, NoTls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
@@ -68,12 +73,21 @@ impl PostgresStore {
             .runtime(deadpool_postgres::Runtime::Tokio1)
             .build()
             .map_err(|e| StoreError::Internal(format!("connection pool: {e}")))?;
-        let store = PostgresStore { pool };
+        let mut store = PostgresStore { pool, keyring: Keyring::default() };
         let mut client = store.client().await.map_err(|e| match e {
             StoreError::Database(reason) => StoreError::Unreachable { url: redact_url(url), reason },
             other => other,
         })?;
+        if require_key && keyring.is_empty() {
+            return Err(SealingError::BadKey(
+                "a shared PostgreSQL store needs an encryption key for webhook signing secrets, the same on every replica"
+                    .into(),
+            )
+            .into());
+        }
         migrations::apply(&mut client).await?;
+        encryption::prepare(&mut client, &mut keyring).await?;
+        store.keyring = keyring;
         Ok(store)
     }
 
@@ -291,11 +305,11 @@ impl Store for PostgresStore {
     }
 
     async fn idempotency_begin(&self, claim: IdempotencyClaim) -> Result<IdempotencyBegin, StoreError> {
-        in_transaction!(self, |tx| idempotency::idempotency_begin(&tx, &claim).await?)
+        in_transaction!(self, |tx| idempotency::idempotency_begin(&tx, &self.keyring, &claim).await?)
     }
 
     async fn idempotency_finish(&self, org_id: &str, key: &str, response: StoredResponse) -> Result<(), StoreError> {
-        idempotency::idempotency_finish(&self.client().await?, org_id, key, response).await
+        idempotency::idempotency_finish(&self.client().await?, &self.keyring, org_id, key, response).await
     }
 
     async fn idempotency_release(&self, org_id: &str, key: &str) -> Result<(), StoreError> {
@@ -309,7 +323,7 @@ impl Store for PostgresStore {
         now: Timestamp,
     ) -> Result<WebhookEndpoint, StoreError> {
         let client = self.client().await?;
-        webhooks::create_endpoint(&client, org_id, new, now).await
+        webhooks::create_endpoint(&client, &self.keyring, org_id, new, now).await
     }
 
     async fn list_endpoints(&self, org_id: &str) -> Result<Vec<WebhookEndpoint>, StoreError> {
@@ -345,13 +359,14 @@ impl Store for PostgresStore {
         now: Timestamp,
     ) -> Result<Option<WebhookEndpoint>, StoreError> {
         in_transaction!(self, |tx| {
-            webhooks::rotate_secret(&tx, org_id, endpoint_id, new_secret, previous_expires_at, now).await?
+            webhooks::rotate_secret(&tx, &self.keyring, org_id, endpoint_id, new_secret, previous_expires_at, now)
+                .await?
         })
     }
 
     async fn delivery_target(&self, endpoint_id: &str, now: Timestamp) -> Result<Option<DeliveryTarget>, StoreError> {
         let client = self.client().await?;
-        webhooks::delivery_target(&client, endpoint_id, now).await
+        webhooks::delivery_target(&client, &self.keyring, endpoint_id, now).await
     }
 
     async fn disable_endpoint(&self, endpoint_id: &str, reason: String, now: Timestamp) -> Result<(), StoreError> {
@@ -437,5 +452,9 @@ impl Store for PostgresStore {
 
     async fn export(&self) -> Result<Export, StoreError> {
         export::export(&mut self.client().await?).await
+    }
+
+    async fn rotate_encryption_key(&self, new_key_id: &str) -> Result<usize, StoreError> {
+        in_transaction!(self, |tx| encryption::rotate_key(&tx, &self.keyring, new_key_id).await?)
     }
 }

@@ -4,14 +4,15 @@ use deadpool_postgres::GenericClient;
 use jiff::{SignedDuration, Timestamp};
 use tokio_postgres::Row;
 
-use super::outbox;
 use super::sql::{execute, pg_error, query, query_opt, record};
+use super::{encryption, outbox};
 use crate::domain::Page;
 use crate::domain::events::OutboxEvent;
 use crate::domain::ids::IdKind;
 use crate::domain::webhooks::{DeliveryAttempt, DeliveryStatus, WebhookDelivery, WebhookEndpoint};
 use crate::store::encoding::{self, DeliveryRow, from_json, from_micros, micros, to_json};
 use crate::store::rules;
+use crate::store::sealing::{self, Keyring};
 use crate::store::webhooks::{
     AttemptOutcome, DeliveryQuery, DeliveryTarget, DeliveryTask, EndpointPatch, NewEndpoint, WebhookStats,
 };
@@ -19,15 +20,18 @@ use crate::store::{ExportedDelivery, StoreError};
 
 pub(super) async fn create_endpoint(
     c: &impl GenericClient,
+    keyring: &Keyring,
     org_id: &str,
     new: NewEndpoint,
     now: Timestamp,
 ) -> Result<WebhookEndpoint, StoreError> {
     let (endpoint, secrets) = rules::new_endpoint(new, now);
+    let key_id = encryption::current_key_id(c, keyring).await?;
+    let secrets = sealing::encode_secrets(keyring, &key_id, &endpoint.id, secrets)?;
     execute(
         c,
         "INSERT INTO webhook_endpoints (id, org_id, enabled, secrets, record) VALUES ($1, $2, $3, $4, $5)",
-        &[&endpoint.id, &org_id, &endpoint.enabled, &to_json(&secrets)?, &to_json(&endpoint)?],
+        &[&endpoint.id, &org_id, &endpoint.enabled, &secrets, &to_json(&endpoint)?],
     )
     .await?;
     Ok(endpoint)
@@ -108,6 +112,7 @@ pub(super) async fn delete_endpoint(
 
 pub(super) async fn rotate_secret(
     c: &impl GenericClient,
+    keyring: &Keyring,
     org_id: &str,
     id: &str,
     new_secret: String,
@@ -118,15 +123,18 @@ pub(super) async fn rotate_secret(
     let stored = query_opt(c, "SELECT secrets FROM webhook_endpoints WHERE id = $1", &[&id])
         .await?
         .ok_or_else(|| StoreError::Internal(format!("endpoint {id} has no secrets")))?;
-    let secrets =
-        rules::rotate_secret(&mut e, from_json(stored.get::<_, &str>(0))?, new_secret, previous_expires_at, now);
-    execute(c, "UPDATE webhook_endpoints SET secrets = $2 WHERE id = $1", &[&id, &to_json(&secrets)?]).await?;
+    let stored = sealing::decode_secrets(keyring, id, stored.get::<_, &str>(0))?;
+    let secrets = rules::rotate_secret(&mut e, stored, new_secret, previous_expires_at, now);
+    let key_id = encryption::current_key_id(c, keyring).await?;
+    let secrets = sealing::encode_secrets(keyring, &key_id, id, secrets)?;
+    execute(c, "UPDATE webhook_endpoints SET secrets = $2 WHERE id = $1", &[&id, &secrets]).await?;
     save_endpoint(c, &e).await?;
     Ok(Some(e))
 }
 
 pub(super) async fn delivery_target(
     c: &impl GenericClient,
+    keyring: &Keyring,
     endpoint_id: &str,
     now: Timestamp,
 ) -> Result<Option<DeliveryTarget>, StoreError> {
@@ -136,7 +144,7 @@ pub(super) async fn delivery_target(
     let Some(row) = row else { return Ok(None) };
     Ok(Some(DeliveryTarget {
         org_id: row.get(0),
-        secrets: rules::signing_secrets(from_json(row.get::<_, &str>(1))?, now),
+        secrets: rules::signing_secrets(sealing::decode_secrets(keyring, endpoint_id, row.get::<_, &str>(1))?, now),
         endpoint: from_json(row.get::<_, &str>(2))?,
         deleted: row.get(3),
     }))

@@ -189,6 +189,7 @@ mod tests {
     use super::*;
     use crate::domain::{JobFields, JobPatch};
     use crate::store::Store;
+    use crate::store::sealing::Keyring;
     use crate::store::sqlite::{Access, SqliteStore};
 
     fn job(id: &str, title: &str) -> Job {
@@ -263,7 +264,7 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_job_write_whose_caller_went_away_still_reaches_the_job_cache() {
         let dir = tempfile::tempdir().unwrap();
-        let store = SqliteStore::open(dir.path(), Access::Server).unwrap();
+        let store = SqliteStore::open(dir.path(), Access::Server, Keyring::default()).unwrap();
         let now = Timestamp::from_second(1_800_000_000).unwrap();
         store.create_organization("org_1".into(), "Org".into(), now).await.unwrap();
         let fields = |title: &str, external_id: &str| JobFields {

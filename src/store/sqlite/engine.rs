@@ -60,7 +60,14 @@ impl Readers {
 
 impl Engine {
     /// Opens (creating if needed) the database at `path`, migrated to the latest schema.
-    pub(super) fn open(data_dir: &Path, exclusive: bool, readers: usize) -> Result<Engine, StoreError> {
+    /// `prepare` runs on the writer's connection once the schema is migrated, before anything
+    /// else may read or write.
+    pub(super) fn open(
+        data_dir: &Path,
+        exclusive: bool,
+        readers: usize,
+        prepare: impl FnOnce(&mut Connection) -> Result<(), StoreError>,
+    ) -> Result<Engine, StoreError> {
         std::fs::create_dir_all(data_dir).map_err(|source| StoreError::Io {
             context: format!("cannot create data directory {}", data_dir.display()),
             source,
@@ -68,7 +75,14 @@ impl Engine {
         let lock = if exclusive { Some(acquire_lock(data_dir)?) } else { None };
         let path = data_dir.join(super::DB_FILE);
         let mut writer = open_writer(&path)?;
-        migrations::apply(&mut writer).map_err(|e| not_a_database(&path, e))?;
+        let prepared =
+            migrations::apply(&mut writer).map_err(|e| not_a_database(&path, e)).and_then(|()| prepare(&mut writer));
+        if let Err(e) = prepared {
+            // Refused: close without the checkpoint that the last connection to close would
+            // otherwise make, so the data directory's files stay exactly as they were.
+            let _ = writer.set_db_config(rusqlite::config::DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, true);
+            return Err(e);
+        }
 
         let readers = readers.max(1);
         let mut idle = Vec::with_capacity(readers);
@@ -256,6 +270,9 @@ fn open_writer(path: &Path) -> Result<Connection, StoreError> {
     // FULL makes every commit flush the WAL to disk: an acknowledged write survives power loss.
     conn.pragma_update(None, "synchronous", "FULL")?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
+    // Deleted and overwritten content is zeroed where that costs no extra I/O, so a secret
+    // replaced by its sealed form does not linger in the page's free space.
+    conn.pragma_update(None, "secure_delete", "FAST")?;
     conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
     Ok(conn)
 }

@@ -1,11 +1,18 @@
-//! SQL for idempotency keys: claim, record the response, release.
+//! SQL for idempotency keys: claim, record the response, release. A recorded response may carry
+//! a secret (a new API key's, an endpoint's signing secret), so it is stored sealed.
 
 use rusqlite::{Connection, OptionalExtension, params};
 
+use super::encryption;
 use crate::store::encoding::{from_micros, micros};
+use crate::store::sealing::{Keyring, idempotency_context};
 use crate::store::{IdempotencyBegin, IdempotencyClaim, StoreError, StoredResponse, rules};
 
-pub(super) fn idempotency_begin(conn: &Connection, claim: IdempotencyClaim) -> Result<IdempotencyBegin, StoreError> {
+pub(super) fn idempotency_begin(
+    conn: &Connection,
+    keyring: &Keyring,
+    claim: IdempotencyClaim,
+) -> Result<IdempotencyBegin, StoreError> {
     // Forget expired keys a few at a time, so the table stays small without a sweeper task.
     conn.prepare_cached(
         "DELETE FROM idempotency_keys WHERE rowid IN
@@ -33,7 +40,11 @@ pub(super) fn idempotency_begin(conn: &Connection, claim: IdempotencyClaim) -> R
         fingerprint,
         done: state == "done",
         started_at: from_micros(started_at)?,
-        response: StoredResponse { status: status.unwrap_or(200), content_type, body: body.unwrap_or_default() },
+        response: StoredResponse {
+            status: status.unwrap_or(200),
+            content_type,
+            body: keyring.open_bytes(&idempotency_context(&claim.org_id, &claim.key), &body.unwrap_or_default())?,
+        },
     };
     let (decision, take_over) = rules::idempotency_decision(stored, &claim);
     if take_over {
@@ -47,14 +58,17 @@ pub(super) fn idempotency_begin(conn: &Connection, claim: IdempotencyClaim) -> R
 
 pub(super) fn idempotency_finish(
     conn: &Connection,
+    keyring: &Keyring,
     org_id: &str,
     key: &str,
     response: StoredResponse,
 ) -> Result<(), StoreError> {
+    let key_id = encryption::current_key_id(conn, keyring)?;
+    let body = keyring.seal_bytes(&key_id, &idempotency_context(org_id, key), &response.body)?;
     conn.execute(
         "UPDATE idempotency_keys SET state = 'done', status = ?3, content_type = ?4, body = ?5
          WHERE org_id = ?1 AND key = ?2",
-        params![org_id, key, response.status, response.content_type, response.body],
+        params![org_id, key, response.status, response.content_type, body.into_bytes()],
     )?;
     Ok(())
 }

@@ -8,6 +8,7 @@
 
 mod applications;
 mod cache;
+mod encryption;
 mod engine;
 mod export;
 mod idempotency;
@@ -27,6 +28,7 @@ use jiff::{SignedDuration, Timestamp};
 
 use self::cache::{JobCache, KeyCache};
 use self::engine::Engine;
+use super::sealing::Keyring;
 use super::webhooks::{
     AttemptOutcome, DeliveryQuery, DeliveryTarget, DeliveryTask, EndpointPatch, NewEndpoint, WebhookStats,
 };
@@ -59,18 +61,21 @@ pub struct SqliteStore {
     engine: Engine,
     jobs: Arc<JobCache>,
     keys: Arc<KeyCache>,
+    /// The keys that seal webhook signing secrets.
+    keyring: Arc<Keyring>,
     /// Opened by `serve`, holding the data directory's lock.
     exclusive: bool,
 }
 
 impl SqliteStore {
-    /// Opens the store in `data_dir`, creating and migrating it as needed.
-    pub fn open(data_dir: &Path, access: Access) -> Result<SqliteStore, StoreError> {
+    /// Opens the store in `data_dir`, creating and migrating it as needed. The keyring must
+    /// open the store's sealed secrets; a wrong key is refused before anything is written.
+    pub fn open(data_dir: &Path, access: Access, mut keyring: Keyring) -> Result<SqliteStore, StoreError> {
         let readers = std::thread::available_parallelism().map_or(2, |n| n.get()).clamp(2, 8);
         let exclusive = matches!(access, Access::Server);
-        let engine = Engine::open(data_dir, exclusive, readers)?;
+        let engine = Engine::open(data_dir, exclusive, readers, |conn| encryption::prepare(conn, &mut keyring))?;
         let keys = Arc::new(KeyCache::open(data_dir));
-        Ok(SqliteStore { engine, jobs: Arc::default(), keys, exclusive })
+        Ok(SqliteStore { engine, jobs: Arc::default(), keys, keyring: Arc::new(keyring), exclusive })
     }
 
     /// What a job write runs on the writer thread once it has committed: the job as written
@@ -336,12 +341,13 @@ impl Store for SqliteStore {
     }
 
     async fn idempotency_begin(&self, claim: IdempotencyClaim) -> Result<IdempotencyBegin, StoreError> {
-        self.engine.write(move |conn| idempotency::idempotency_begin(conn, claim)).await
+        let keyring = Arc::clone(&self.keyring);
+        self.engine.write(move |conn| idempotency::idempotency_begin(conn, &keyring, claim)).await
     }
 
     async fn idempotency_finish(&self, org_id: &str, key: &str, response: StoredResponse) -> Result<(), StoreError> {
-        let (org_id, key) = (org_id.to_owned(), key.to_owned());
-        self.engine.write(move |conn| idempotency::idempotency_finish(conn, &org_id, &key, response)).await
+        let (org_id, key, keyring) = (org_id.to_owned(), key.to_owned(), Arc::clone(&self.keyring));
+        self.engine.write(move |conn| idempotency::idempotency_finish(conn, &keyring, &org_id, &key, response)).await
     }
 
     async fn idempotency_release(&self, org_id: &str, key: &str) -> Result<(), StoreError> {
@@ -355,8 +361,8 @@ impl Store for SqliteStore {
         new: NewEndpoint,
         now: Timestamp,
     ) -> Result<WebhookEndpoint, StoreError> {
-        let org_id = org_id.to_owned();
-        self.engine.write(move |conn| webhooks::create_endpoint(conn, &org_id, new, now)).await
+        let (org_id, keyring) = (org_id.to_owned(), Arc::clone(&self.keyring));
+        self.engine.write(move |conn| webhooks::create_endpoint(conn, &keyring, &org_id, new, now)).await
     }
 
     async fn list_endpoints(&self, org_id: &str) -> Result<Vec<WebhookEndpoint>, StoreError> {
@@ -393,15 +399,17 @@ impl Store for SqliteStore {
         previous_expires_at: Timestamp,
         now: Timestamp,
     ) -> Result<Option<WebhookEndpoint>, StoreError> {
-        let (org_id, id) = (org_id.to_owned(), endpoint_id.to_owned());
+        let (org_id, id, keyring) = (org_id.to_owned(), endpoint_id.to_owned(), Arc::clone(&self.keyring));
         self.engine
-            .write(move |conn| webhooks::rotate_secret(conn, &org_id, &id, new_secret, previous_expires_at, now))
+            .write(move |conn| {
+                webhooks::rotate_secret(conn, &keyring, &org_id, &id, new_secret, previous_expires_at, now)
+            })
             .await
     }
 
     async fn delivery_target(&self, endpoint_id: &str, now: Timestamp) -> Result<Option<DeliveryTarget>, StoreError> {
-        let id = endpoint_id.to_owned();
-        self.engine.read(move |conn| webhooks::delivery_target(conn, &id, now)).await
+        let (id, keyring) = (endpoint_id.to_owned(), Arc::clone(&self.keyring));
+        self.engine.read(move |conn| webhooks::delivery_target(conn, &keyring, &id, now)).await
     }
 
     async fn disable_endpoint(&self, endpoint_id: &str, reason: String, now: Timestamp) -> Result<(), StoreError> {
@@ -491,5 +499,10 @@ impl Store for SqliteStore {
 
     async fn export(&self) -> Result<Export, StoreError> {
         self.engine.scan(export::export).await
+    }
+
+    async fn rotate_encryption_key(&self, new_key_id: &str) -> Result<usize, StoreError> {
+        let (keyring, new_key_id) = (Arc::clone(&self.keyring), new_key_id.to_owned());
+        self.engine.write(move |conn| encryption::rotate_key(conn, &keyring, &new_key_id)).await
     }
 }

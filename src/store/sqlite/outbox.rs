@@ -86,6 +86,7 @@ mod tests {
 
     use super::*;
     use crate::store::Store;
+    use crate::store::sealing::Keyring;
     use crate::store::sqlite::{Access, SqliteStore};
 
     /// A write that fails rolls back everything it did, outbox rows included, while writes
@@ -94,7 +95,7 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_failed_write_leaves_no_event_behind() {
         let dir = tempfile::tempdir().unwrap();
-        let store = SqliteStore::open(dir.path(), Access::Server).unwrap();
+        let store = SqliteStore::open(dir.path(), Access::Server, Keyring::default()).unwrap();
         let now = Timestamp::from_second(1_800_000_000).unwrap();
         store.create_organization("org_1".into(), "Org".into(), now).await.unwrap();
         let event = |id: &str| OutboxEvent {

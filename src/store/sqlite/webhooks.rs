@@ -3,14 +3,15 @@
 use jiff::{SignedDuration, Timestamp};
 use rusqlite::{Connection, OptionalExtension, params};
 
-use super::outbox;
 use super::sql::one;
+use super::{encryption, outbox};
 use crate::domain::Page;
 use crate::domain::events::OutboxEvent;
 use crate::domain::ids::IdKind;
 use crate::domain::webhooks::{DeliveryAttempt, DeliveryStatus, WebhookDelivery, WebhookEndpoint};
 use crate::store::encoding::{self, DeliveryRow, from_json, from_micros, micros, to_json};
 use crate::store::rules;
+use crate::store::sealing::{self, Keyring};
 use crate::store::webhooks::{
     AttemptOutcome, DeliveryQuery, DeliveryTarget, DeliveryTask, EndpointPatch, NewEndpoint, WebhookStats,
 };
@@ -18,14 +19,17 @@ use crate::store::{ExportedDelivery, StoreError};
 
 pub(super) fn create_endpoint(
     conn: &Connection,
+    keyring: &Keyring,
     org_id: &str,
     new: NewEndpoint,
     now: Timestamp,
 ) -> Result<WebhookEndpoint, StoreError> {
     let (endpoint, secrets) = rules::new_endpoint(new, now);
+    let key_id = encryption::current_key_id(conn, keyring)?;
+    let secrets = sealing::encode_secrets(keyring, &key_id, &endpoint.id, secrets)?;
     conn.execute(
         "INSERT INTO webhook_endpoints (id, org_id, enabled, secrets, record) VALUES (?1, ?2, ?3, ?4, ?5)",
-        params![endpoint.id, org_id, endpoint.enabled, to_json(&secrets)?, to_json(&endpoint)?],
+        params![endpoint.id, org_id, endpoint.enabled, secrets, to_json(&endpoint)?],
     )?;
     Ok(endpoint)
 }
@@ -84,6 +88,7 @@ pub(super) fn delete_endpoint(conn: &Connection, org_id: &str, id: &str, now: Ti
 
 pub(super) fn rotate_secret(
     conn: &Connection,
+    keyring: &Keyring,
     org_id: &str,
     id: &str,
     new_secret: String,
@@ -93,14 +98,17 @@ pub(super) fn rotate_secret(
     let Some(mut e) = get_endpoint(conn, org_id, id)? else { return Ok(None) };
     let stored: String =
         conn.prepare_cached("SELECT secrets FROM webhook_endpoints WHERE id = ?1")?.query_row([id], |r| r.get(0))?;
-    let secrets = rules::rotate_secret(&mut e, from_json(&stored)?, new_secret, previous_expires_at, now);
-    conn.execute("UPDATE webhook_endpoints SET secrets = ?2 WHERE id = ?1", params![id, to_json(&secrets)?])?;
+    let stored = sealing::decode_secrets(keyring, id, &stored)?;
+    let secrets = rules::rotate_secret(&mut e, stored, new_secret, previous_expires_at, now);
+    let secrets = sealing::encode_secrets(keyring, &encryption::current_key_id(conn, keyring)?, id, secrets)?;
+    conn.execute("UPDATE webhook_endpoints SET secrets = ?2 WHERE id = ?1", params![id, secrets])?;
     save_endpoint(conn, &e)?;
     Ok(Some(e))
 }
 
 pub(super) fn delivery_target(
     conn: &Connection,
+    keyring: &Keyring,
     endpoint_id: &str,
     now: Timestamp,
 ) -> Result<Option<DeliveryTarget>, StoreError> {
@@ -110,7 +118,7 @@ pub(super) fn delivery_target(
         })
         .optional()?;
     let Some((org_id, secrets, record, deleted)) = row else { return Ok(None) };
-    let secrets = rules::signing_secrets(from_json(&secrets)?, now);
+    let secrets = rules::signing_secrets(sealing::decode_secrets(keyring, endpoint_id, &secrets)?, now);
     Ok(Some(DeliveryTarget { org_id, endpoint: from_json(&record)?, secrets, deleted }))
 }
 
