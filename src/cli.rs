@@ -13,6 +13,7 @@ use jiff::Timestamp;
 
 use crate::api::auth::RateLimit;
 use crate::clock::{Clock, SystemClock};
+use crate::domain::Scope;
 use crate::domain::ids::IdKind;
 use crate::interview::OutcomeWeights;
 use crate::keys;
@@ -162,6 +163,11 @@ pub enum KeysCommand {
         /// When the key stops working (RFC 3339).
         #[arg(long)]
         expires_at: Option<Timestamp>,
+        /// What the key may do (repeatable or comma-separated), e.g. `jobs:write`; every scope
+        /// when omitted. Scopes: jobs:read, jobs:write, applications:read, applications:write,
+        /// webhooks:read, webhooks:write, keys:read, keys:write, sandbox.
+        #[arg(long = "scope", value_delimiter = ',', value_parser = parse_scope)]
+        scopes: Vec<Scope>,
     },
     /// List an organisation's keys.
     List {
@@ -248,6 +254,13 @@ async fn run(cli: Cli) -> Result<(), String> {
         Command::Secrets(cmd) => secrets_command(&location, keys, cmd).await,
         Command::Export { out } => export(&location, keys, out).await,
     }
+}
+
+fn parse_scope(text: &str) -> Result<Scope, String> {
+    Scope::parse(text.trim()).ok_or_else(|| {
+        let names: Vec<&str> = Scope::ALL.iter().map(|s| s.as_str()).collect();
+        format!("`{text}` is not a scope; scopes: {}", names.join(", "))
+    })
 }
 
 /// The keys given by --encryption-key-file and PUBLIC_API_ENCRYPTION_KEY.
@@ -399,20 +412,24 @@ async fn keys_command(
     let store = open_admin(location, keys).await?;
     let err = |e: StoreError| e.to_string();
     match cmd {
-        KeysCommand::Create { org, name, expires_at } => {
+        KeysCommand::Create { org, name, expires_at, scopes } => {
             let org_id = resolve_org(store.as_ref(), org).await?;
             let now = clock.now();
             if expires_at.is_some_and(|at| at <= now) {
                 return Err("--expires-at must be in the future".into());
             }
-            let issued = keys::issue(store.as_ref(), &org_id, &name, expires_at, now).await.map_err(err)?;
+            let scopes = if scopes.is_empty() { Scope::ALL.to_vec() } else { scopes };
+            let issued = keys::issue(store.as_ref(), &org_id, &name, expires_at, scopes, now).await.map_err(err)?;
             println!("Created key {} for {org_id}. Secret (shown only once):", issued.key.id);
             println!("{}", issued.secret);
         }
         KeysCommand::List { org } => {
             let org_id = resolve_org(store.as_ref(), org).await?;
             let keys = store.list_api_keys(&org_id).await.map_err(err)?;
-            println!("{:<38} {:<24} {:<14} {:<8} {:>8}  LAST USED", "ID", "NAME", "PREFIX", "STATE", "USES");
+            println!(
+                "{:<38} {:<24} {:<14} {:<8} {:>8}  {:<26} SCOPES",
+                "ID", "NAME", "PREFIX", "STATE", "USES", "LAST USED"
+            );
             let now = clock.now();
             for k in keys {
                 let state = if k.revoked_at.is_some() {
@@ -423,7 +440,15 @@ async fn keys_command(
                     "active"
                 };
                 let last = k.last_used_at.map_or_else(|| "never".to_owned(), |t| t.to_string());
-                println!("{:<38} {:<24} {:<14} {:<8} {:>8}  {last}", k.id, k.name, k.prefix, state, k.usage_count);
+                let scopes = if k.scopes.len() == Scope::ALL.len() {
+                    "all".to_owned()
+                } else {
+                    k.scopes.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(",")
+                };
+                println!(
+                    "{:<38} {:<24} {:<14} {:<8} {:>8}  {last:<26} {scopes}",
+                    k.id, k.name, k.prefix, state, k.usage_count
+                );
             }
         }
         KeysCommand::Revoke { org, key_id } => {

@@ -7,6 +7,7 @@ use sha2::{Digest, Sha256};
 
 use crate::domain::ApiKey;
 use crate::domain::ids::IdKind;
+use crate::domain::scopes::{self, Scope};
 use crate::store::{NewApiKey, Store, StoreError};
 
 /// Every secret starts with this.
@@ -57,6 +58,7 @@ pub async fn issue(
     org_id: &str,
     name: &str,
     expires_at: Option<Timestamp>,
+    scopes: Vec<Scope>,
     now: Timestamp,
 ) -> Result<IssuedKey, StoreError> {
     let secret = generate_secret().map_err(|e| StoreError::Internal(format!("no randomness: {e}")))?;
@@ -69,6 +71,7 @@ pub async fn issue(
             secret_hash: hash_secret(&secret),
             created_at: now,
             expires_at,
+            scopes: scopes::normalized(scopes),
         })
         .await?;
     Ok(IssuedKey { key, secret })

@@ -13,6 +13,7 @@ use tokio::task::JoinHandle;
 use crate::api::{self, ApiConfig, AppState};
 use crate::clock::Clock;
 use crate::domain::Organization;
+use crate::domain::Scope;
 use crate::domain::ids::IdKind;
 use crate::interview::{InterviewConfig, InterviewEngine};
 use crate::keys::{self, IssuedKey};
@@ -197,7 +198,7 @@ async fn bootstrap_if_empty(store: &dyn Store, clock: &dyn Clock) -> Result<Opti
     else {
         return Ok(None);
     };
-    let key = keys::issue(store, &organization.id, "Bootstrap key", None, now).await?;
+    let key = keys::issue(store, &organization.id, "Bootstrap key", None, Scope::ALL.to_vec(), now).await?;
     Ok(Some(Bootstrap { organization, key }))
 }
 

@@ -10,7 +10,7 @@ use utoipa::ToSchema;
 use super::AppState;
 use super::extract::{ApiJson, KeyId, Principal};
 use super::problem::ApiError;
-use crate::domain::{ApiKey, Violations};
+use crate::domain::{ApiKey, Scope, Violations};
 use crate::keys;
 
 pub const TAG: &str = "API keys";
@@ -18,7 +18,7 @@ pub const TAG: &str = "API keys";
 /// A key to create.
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-#[schema(example = json!({"name": "CI pipeline", "expires_at": "2027-06-30T00:00:00Z"}))]
+#[schema(example = json!({"name": "CI pipeline", "expires_at": "2027-06-30T00:00:00Z", "scopes": ["jobs:write", "applications:write"]}))]
 pub struct CreateApiKeyRequest {
     /// A label to recognise the key by (1 to 100 characters).
     pub name: String,
@@ -26,6 +26,10 @@ pub struct CreateApiKeyRequest {
     /// has passed gives a key that is already expired.
     #[serde(default)]
     pub expires_at: Option<Timestamp>,
+    /// What the new key may do. Omit it for the scopes of the key making the request; a key
+    /// cannot give another key a scope it lacks itself (403 `insufficient_scope`).
+    #[serde(default)]
+    pub scopes: Option<Vec<Scope>>,
 }
 
 /// A new key and its secret.
@@ -65,7 +69,7 @@ pub async fn list_api_keys(State(state): State<AppState>, principal: Principal) 
     path = "/v1/api-keys",
     tag = TAG,
     request_body = CreateApiKeyRequest,
-    responses((status = 201, description = "The key was created.", body = CreatedApiKey))
+    responses((status = 201, description = "The key was created, with the scopes asked for or, without `scopes`, those of the key that made it.", body = CreatedApiKey))
 )]
 pub async fn create_api_key(
     State(state): State<AppState>,
@@ -76,7 +80,12 @@ pub async fn create_api_key(
     let mut v = Violations::new();
     let name = v.text("name", &body.name, 100, false);
     v.finish(()).map_err(ApiError::validation)?;
-    let issued = keys::issue(state.store.as_ref(), &principal.org_id, &name, body.expires_at, now).await?;
+    let scopes = body.scopes.unwrap_or_else(|| principal.scopes.clone());
+    let missing: Vec<Scope> = scopes.iter().copied().filter(|s| !principal.scopes.contains(s)).collect();
+    if !missing.is_empty() {
+        return Err(ApiError::insufficient_scope(&missing));
+    }
+    let issued = keys::issue(state.store.as_ref(), &principal.org_id, &name, body.expires_at, scopes, now).await?;
     Ok((StatusCode::CREATED, Json(CreatedApiKey { key: issued.key, secret: issued.secret })))
 }
 

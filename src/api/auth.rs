@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 use std::sync::Mutex;
 
-use axum::extract::{Request, State};
+use axum::extract::{MatchedPath, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -48,7 +48,15 @@ pub async fn authenticate(
         }
     };
     state.usage.record(&key.id, now);
-    request.extensions_mut().insert(Principal { org_id: key.org_id, key_id: key.id });
+    // A route the document gives no scope is refused to every key, so that an operation added
+    // without a declared scope fails closed.
+    let route = request.extensions().get::<MatchedPath>().map(|p| p.as_str().to_owned()).unwrap_or_default();
+    match state.scopes.required(request.method(), &route) {
+        Some(scope) if key.has(scope) => {}
+        Some(scope) => return Err(ApiError::insufficient_scope(&[scope])),
+        None => return Err(ApiError::internal(format!("The route {route} declares no scope."))),
+    }
+    request.extensions_mut().insert(Principal { org_id: key.org_id, key_id: key.id, scopes: key.scopes });
     let mut response = match super::idempotency::idempotency(&state, request, next).await {
         Ok(response) => response,
         Err(e) => e.into_response(),

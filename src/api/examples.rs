@@ -89,6 +89,7 @@ fn shared_status(name: &str) -> u16 {
     match name {
         "BadRequest" => 400,
         "Unauthorized" => 401,
+        "Forbidden" => 403,
         "NotFound" => 404,
         "Conflict" => 409,
         "PayloadTooLarge" => 413,
@@ -105,6 +106,7 @@ fn problem(status: u16) -> Value {
     let (code, title, detail) = match status {
         400 => ("invalid_query", "Invalid query", "Some query parameters are invalid."),
         401 => ("api_key_invalid", "Unauthorized", "The API key is not valid."),
+        403 => ("insufficient_scope", "Forbidden", "This API key lacks the scope jobs:write."),
         404 => ("job_not_found", "Not found", "No job job_0192d5e7c1b27a3f8e6b8c2f4d1a9e70 in this organisation."),
         409 => ("job_closed", "Conflict", "The job is closed and takes no new applications."),
         413 => ("body_too_large", "Payload too large", "The request body is larger than this server accepts."),

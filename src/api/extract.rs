@@ -13,9 +13,9 @@ use utoipa::openapi::path::{Parameter, ParameterBuilder, ParameterIn};
 use utoipa::openapi::schema::{ObjectBuilder, Type};
 
 use super::problem::ApiError;
-use crate::domain::Violations;
 use crate::domain::ids::IdKind;
 use crate::domain::rules::FieldRule;
+use crate::domain::{Scope, Violations};
 
 /// A JSON request body. Wrong content type is 415, too large 413, not JSON 400, JSON of the
 /// wrong shape 422 with the path of the offending field.
@@ -128,6 +128,8 @@ fn strip_position(message: &str) -> String {
 pub struct Principal {
     pub org_id: String,
     pub key_id: String,
+    /// What the key may do.
+    pub scopes: Vec<Scope>,
 }
 
 impl<S: Send + Sync> FromRequestParts<S> for Principal {

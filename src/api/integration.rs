@@ -7,15 +7,31 @@ use utoipa::ToSchema;
 
 use super::extract::Principal;
 use crate::ats::capabilities::{self, Capability, PUBLIC_API, ProviderConfig};
+use crate::domain::Scope;
 
 pub const TAG: &str = "Integration";
 
-/// How your organisation is integrated: the `public_api` provider and its capability table.
+/// How your organisation is integrated: the `public_api` provider, its capability table, and
+/// the scopes API keys are given.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct Integration {
     pub provider: ProviderConfig,
     /// One row per ATS client method, with its support status.
     pub capabilities: Vec<Capability>,
+    /// Every API key scope, what it grants, and the operations that need it.
+    pub scopes: Vec<ScopeInfo>,
+}
+
+/// One API key scope.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ScopeInfo {
+    pub scope: Scope,
+    /// What it allows.
+    #[schema(example = "Create, change and close jobs.")]
+    pub grants: String,
+    /// The `operationId`s that need it.
+    #[schema(example = json!(["create_job", "update_job", "close_job"]))]
+    pub operations: Vec<String>,
 }
 
 /// The integration's provider and capabilities.
@@ -26,5 +42,13 @@ pub struct Integration {
     responses((status = 200, description = "The provider and its capability table.", body = Integration))
 )]
 pub async fn get_integration(_principal: Principal) -> Json<Integration> {
-    Json(Integration { provider: PUBLIC_API, capabilities: capabilities::table() })
+    let scopes = Scope::ALL
+        .into_iter()
+        .map(|scope| ScopeInfo {
+            scope,
+            grants: scope.grants().to_owned(),
+            operations: super::scopes::operations_needing(scope).map(str::to_owned).collect(),
+        })
+        .collect();
+    Json(Integration { provider: PUBLIC_API, capabilities: capabilities::table(), scopes })
 }

@@ -23,6 +23,7 @@ pub mod ops;
 pub mod pagination;
 pub mod problem;
 pub mod sandbox;
+pub mod scopes;
 pub mod spec;
 pub mod webhook_deliveries;
 pub mod webhook_endpoints;
@@ -100,6 +101,8 @@ pub struct App {
     pub usage: UsageTracker,
     /// The OpenAPI document, serialised once.
     pub spec_json: Bytes,
+    /// The scope each route needs, as the document states it.
+    pub scopes: scopes::RouteScopes,
 }
 
 /// Shared handle to [`App`].
@@ -130,6 +133,7 @@ impl AppState {
     ) -> AppState {
         let document = openapi_document(config.public_url.as_deref());
         let spec_json = serde_json::to_string_pretty(&document).unwrap_or_else(|_| "{}".into());
+        let scopes = scopes::RouteScopes::from_document(&document);
         AppState(Arc::new(App {
             store,
             engine,
@@ -139,6 +143,7 @@ impl AppState {
             usage: UsageTracker::default(),
             config,
             spec_json: Bytes::from(spec_json),
+            scopes,
         }))
     }
 }

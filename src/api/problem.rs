@@ -12,6 +12,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::ats::AtsError;
+use crate::domain::Scope;
 use crate::domain::ids::IdKind;
 use crate::domain::{FieldError, Violations};
 use crate::store::{Rejection, StoreError};
@@ -94,6 +95,18 @@ impl ApiError {
             IdKind::Event => ("event_not_found", "event"),
         };
         Self::not_found(code, what, id)
+    }
+
+    /// 403 for a key that lacks `missing`.
+    pub fn insufficient_scope(missing: &[Scope]) -> Self {
+        let names: Vec<&str> = missing.iter().map(|s| s.as_str()).collect();
+        let (noun, pronoun) = if names.len() == 1 { ("scope", "it") } else { ("scopes", "them") };
+        Self::new(
+            StatusCode::FORBIDDEN,
+            "insufficient_scope",
+            "Forbidden",
+            format!("This API key lacks the {noun} {}; use a key that has {pronoun}.", names.join(", ")),
+        )
     }
 
     pub fn bad_request(code: &'static str, detail: impl Into<String>) -> Self {

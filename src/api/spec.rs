@@ -125,9 +125,11 @@ pub fn finish(api: &mut utoipa::openapi::OpenApi) {
                 add(op, "500", "InternalError");
                 continue;
             }
-            op.security = Some(vec![SecurityRequirement::new(BEARER, Vec::<String>::new())]);
+            let scope = op.operation_id.as_deref().and_then(super::scopes::of_operation);
+            op.security = Some(vec![SecurityRequirement::new(BEARER, scope.map(|s| s.as_str()))]);
             add(op, "400", "BadRequest");
             add(op, "401", "Unauthorized");
+            add(op, "403", "Forbidden");
             add(op, "429", "RateLimited");
             add(op, "500", "InternalError");
             if has_path_params {
@@ -278,6 +280,10 @@ const SHARED_RESPONSES: &[(&str, &str)] = &[
     (
         "Unauthorized",
         "No valid API key: `api_key_missing`, `api_key_malformed`, `api_key_invalid`, `api_key_revoked` or `api_key_expired`.",
+    ),
+    (
+        "Forbidden",
+        "The API key lacks the scope this operation needs (`insufficient_scope`; the operation's security requirement names it), or asks to create a key with scopes it lacks.",
     ),
     (
         "NotFound",

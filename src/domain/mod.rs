@@ -14,6 +14,7 @@ pub mod org;
 pub mod page;
 pub mod results;
 pub mod rules;
+pub mod scopes;
 pub mod validate;
 pub mod webhooks;
 
@@ -23,4 +24,5 @@ pub use job::{Importance, InterviewType, Job, JobFields, JobPatch, JobStatus, Re
 pub use metadata::Metadata;
 pub use org::{ApiKey, Organization};
 pub use page::{Cursor, Page};
+pub use scopes::Scope;
 pub use validate::{FieldError, Violations};

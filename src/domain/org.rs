@@ -4,6 +4,8 @@ use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use super::Scope;
+
 /// A tenant. Nothing of one organisation is ever visible to another.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Organization {
@@ -24,6 +26,10 @@ pub struct ApiKey {
     /// The first characters of the secret, to tell keys apart.
     #[schema(example = "tenzo_pk_Xq3v")]
     pub prefix: String,
+    /// What the key may do. Each operation names the one scope it needs; a key without it
+    /// gets 403 `insufficient_scope`.
+    #[schema(example = json!(["jobs:read", "jobs:write", "applications:write"]))]
+    pub scopes: Vec<Scope>,
     pub created_at: Timestamp,
     /// After this time the key no longer authenticates.
     pub expires_at: Option<Timestamp>,
@@ -41,5 +47,9 @@ pub struct ApiKey {
 impl ApiKey {
     pub fn is_expired(&self, now: Timestamp) -> bool {
         self.expires_at.is_some_and(|at| at <= now)
+    }
+
+    pub fn has(&self, scope: Scope) -> bool {
+        self.scopes.contains(&scope)
     }
 }

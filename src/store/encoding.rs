@@ -9,7 +9,7 @@ use serde::de::DeserializeOwned;
 
 use super::StoreError;
 use crate::domain::webhooks::{DeliveryStatus, WebhookDelivery};
-use crate::domain::{Cursor, Page};
+use crate::domain::{Cursor, Page, Scope};
 
 pub(crate) fn micros(t: Timestamp) -> i64 {
     t.as_microsecond()
@@ -77,4 +77,18 @@ pub(crate) fn page_of<T>(rows: Vec<(i64, T)>, limit: u32) -> Page<T> {
     }
     let next = if more { last_seq.map(|after_seq| Cursor { after_seq }) } else { None };
     Page { items, next }
+}
+
+/// A key's scopes as stored: their names, space-separated.
+pub(crate) fn scopes_column(scopes: &[Scope]) -> String {
+    scopes.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(" ")
+}
+
+/// A key's scopes from their column; `NULL` (a key from before scopes) is every scope.
+pub(crate) fn scopes_from_column(column: Option<&str>) -> Result<Vec<Scope>, StoreError> {
+    let Some(column) = column else { return Ok(Scope::ALL.to_vec()) };
+    column
+        .split_whitespace()
+        .map(|name| Scope::parse(name).ok_or_else(|| StoreError::Internal(format!("unknown stored scope {name}"))))
+        .collect()
 }

@@ -27,7 +27,7 @@ use crate::domain::results::{CallOutcome, CallResults};
 use crate::domain::webhooks::{DeliveryAttempt, WebhookDelivery, WebhookEndpoint};
 use crate::domain::{
     ApiKey, Application, ApplicationStatus, Candidate, CandidateFields, Cursor, Job, JobFields, JobPatch, JobStatus,
-    Metadata, Organization, Page, Resume, ResumeContent,
+    Metadata, Organization, Page, Resume, ResumeContent, Scope,
 };
 
 /// What can go wrong in the store.
@@ -100,6 +100,7 @@ pub struct NewApiKey {
     pub secret_hash: String,
     pub created_at: Timestamp,
     pub expires_at: Option<Timestamp>,
+    pub scopes: Vec<Scope>,
 }
 
 impl NewApiKey {
@@ -110,6 +111,7 @@ impl NewApiKey {
             org_id: self.org_id,
             name: self.name,
             prefix: self.prefix,
+            scopes: self.scopes,
             created_at: self.created_at,
             expires_at: self.expires_at,
             revoked_at: None,

@@ -201,8 +201,16 @@ async fn admin_commands_work_beside_a_running_server() {
     let secret = out.lines().find(|l| l.starts_with("tenzo_pk_")).expect("secret printed").to_owned();
     app.get_as(&secret, "/v1/jobs").await.expect(200);
 
+    let (ok, out, err) = run(&["keys", "create", "--name", "pusher", "--scope", "jobs:write,applications:write"]);
+    assert!(ok, "{err}");
+    let pusher = out.lines().find(|l| l.starts_with("tenzo_pk_")).expect("secret printed").to_owned();
+    app.get_as(&pusher, "/v1/jobs").await.expect_problem(403, "insufficient_scope");
+    let (ok, _, err) = run(&["keys", "create", "--scope", "jobs:admin"]);
+    assert!(!ok && err.contains("not a scope"), "{err}");
+
     let (ok, out, _) = run(&["keys", "list"]);
     assert!(ok && out.contains("from cli") && !out.contains(&secret), "{out}");
+    assert!(out.contains("applications:write,jobs:write") || out.contains("jobs:write,applications:write"), "{out}");
 
     let key_id =
         out.lines().find(|l| l.contains("from cli")).and_then(|l| l.split_whitespace().next()).unwrap().to_owned();

@@ -18,6 +18,7 @@ mod interviews;
 mod jobs;
 mod lifecycle;
 mod replicas;
+mod scopes;
 mod signing;
 mod spec;
 mod store;

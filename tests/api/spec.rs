@@ -11,9 +11,9 @@ fn spec_is_up_to_date() {
     assert!(problems.is_empty(), "{}\nrun `cargo xtask spec` and commit the result", problems.join("\n"));
 }
 
-const METHODS: [&str; 5] = ["get", "post", "put", "patch", "delete"];
+pub const METHODS: [&str; 5] = ["get", "post", "put", "patch", "delete"];
 
-fn concrete(path: &str) -> String {
+pub fn concrete(path: &str) -> String {
     path.replace("{job_id}", "job_00000000000000000000000000000000")
         .replace("{application_id}", "app_00000000000000000000000000000000")
         .replace("{candidate_id}", "cand_00000000000000000000000000000000")

@@ -4,6 +4,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use public_api::clock::{Clock, SystemClock};
+use public_api::domain::Scope;
 use public_api::domain::ids::IdKind;
 use public_api::keys;
 use public_api::server::{ServeConfig, Server};
@@ -198,7 +199,7 @@ impl TestApp {
         let store = self.server.store();
         let now = SystemClock.now();
         let org = store.create_organization(IdKind::Organization.new_id(), "Other".into(), now).await.expect("org");
-        keys::issue(store.as_ref(), &org.id, "other", None, now).await.expect("key").secret
+        keys::issue(store.as_ref(), &org.id, "other", None, Scope::ALL.to_vec(), now).await.expect("key").secret
     }
 
     pub fn url(&self, path: &str) -> String {

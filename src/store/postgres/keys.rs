@@ -7,7 +7,7 @@ use tokio_postgres::Row;
 use super::migrations;
 use super::sql::{execute, query, query_opt};
 use crate::domain::{ApiKey, Organization};
-use crate::store::encoding::{from_micros, micros, opt_from_micros};
+use crate::store::encoding::{from_micros, micros, opt_from_micros, scopes_column, scopes_from_column};
 use crate::store::{KeyUsage, NewApiKey, StoreError};
 
 pub(super) async fn create_organization(
@@ -57,8 +57,8 @@ fn organization_from_row(row: &Row) -> Result<Organization, StoreError> {
 pub(super) async fn create_api_key(c: &impl GenericClient, key: NewApiKey) -> Result<ApiKey, StoreError> {
     execute(
         c,
-        "INSERT INTO api_keys (id, org_id, name, prefix, secret_hash, created_at, expires_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        "INSERT INTO api_keys (id, org_id, name, prefix, secret_hash, created_at, expires_at, scopes)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
         &[
             &key.id,
             &key.org_id,
@@ -67,6 +67,7 @@ pub(super) async fn create_api_key(c: &impl GenericClient, key: NewApiKey) -> Re
             &key.secret_hash,
             &micros(key.created_at),
             &key.expires_at.map(micros),
+            &scopes_column(&key.scopes),
         ],
     )
     .await?;
@@ -114,7 +115,8 @@ pub(super) async fn all_api_keys(c: &impl GenericClient) -> Result<Vec<ApiKey>, 
     query(c, &format!("SELECT {KEY_COLUMNS} FROM api_keys ORDER BY seq"), &[]).await?.iter().map(key_from_row).collect()
 }
 
-const KEY_COLUMNS: &str = "id, org_id, name, prefix, created_at, expires_at, revoked_at, last_used_at, usage_count";
+const KEY_COLUMNS: &str =
+    "id, org_id, name, prefix, created_at, expires_at, revoked_at, last_used_at, usage_count, scopes";
 
 fn key_from_row(row: &Row) -> Result<ApiKey, StoreError> {
     Ok(ApiKey {
@@ -122,6 +124,7 @@ fn key_from_row(row: &Row) -> Result<ApiKey, StoreError> {
         org_id: row.get(1),
         name: row.get(2),
         prefix: row.get(3),
+        scopes: scopes_from_column(row.get(9))?,
         created_at: from_micros(row.get(4))?,
         expires_at: opt_from_micros(row.get(5))?,
         revoked_at: opt_from_micros(row.get(6))?,

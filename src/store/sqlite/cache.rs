@@ -244,6 +244,7 @@ mod tests {
             org_id: "org_1".into(),
             name: "CI".into(),
             prefix: "tenzo_pk_abcd".into(),
+            scopes: crate::domain::Scope::ALL.to_vec(),
             created_at: jiff::Timestamp::UNIX_EPOCH,
             expires_at: None,
             revoked_at: None,

@@ -4,7 +4,7 @@ use jiff::Timestamp;
 use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::domain::{ApiKey, Organization};
-use crate::store::encoding::{from_micros, micros, opt_from_micros};
+use crate::store::encoding::{from_micros, micros, opt_from_micros, scopes_column, scopes_from_column};
 use crate::store::{KeyUsage, NewApiKey, StoreError};
 
 pub(super) fn create_organization(
@@ -58,8 +58,8 @@ fn finish_organization((id, name, created): (String, String, i64)) -> Result<Org
 
 pub(super) fn create_api_key(conn: &Connection, key: NewApiKey) -> Result<ApiKey, StoreError> {
     conn.execute(
-        "INSERT INTO api_keys (id, org_id, name, prefix, secret_hash, created_at, expires_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        "INSERT INTO api_keys (id, org_id, name, prefix, secret_hash, created_at, expires_at, scopes)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
         params![
             key.id,
             key.org_id,
@@ -67,7 +67,8 @@ pub(super) fn create_api_key(conn: &Connection, key: NewApiKey) -> Result<ApiKey
             key.prefix,
             key.secret_hash,
             micros(key.created_at),
-            key.expires_at.map(micros)
+            key.expires_at.map(micros),
+            scopes_column(&key.scopes)
         ],
     )?;
     Ok(key.issued())
@@ -111,7 +112,8 @@ pub(super) fn all_api_keys(conn: &Connection) -> Result<Vec<ApiKey>, StoreError>
     query_keys(conn, &format!("SELECT {KEY_COLUMNS} FROM api_keys ORDER BY seq"), [])
 }
 
-const KEY_COLUMNS: &str = "id, org_id, name, prefix, created_at, expires_at, revoked_at, last_used_at, usage_count";
+const KEY_COLUMNS: &str =
+    "id, org_id, name, prefix, created_at, expires_at, revoked_at, last_used_at, usage_count, scopes";
 
 fn query_keys(conn: &Connection, sql: &str, params: impl rusqlite::Params) -> Result<Vec<ApiKey>, StoreError> {
     let mut stmt = conn.prepare_cached(sql)?;
@@ -119,30 +121,42 @@ fn query_keys(conn: &Connection, sql: &str, params: impl rusqlite::Params) -> Re
     rows.map(|row| finish_key(row?)).collect()
 }
 
-/// The key's columns; its times are decoded by [`finish_key`], outside rusqlite's row mapper,
-/// because their errors are the store's.
-fn key_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<(ApiKey, [Option<i64>; 3], i64)> {
-    Ok((
-        ApiKey {
+/// The key's columns; its times and scopes are decoded by [`finish_key`], outside rusqlite's
+/// row mapper, because their errors are the store's.
+fn key_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<KeyRow> {
+    Ok(KeyRow {
+        key: ApiKey {
             id: row.get(0)?,
             org_id: row.get(1)?,
             name: row.get(2)?,
             prefix: row.get(3)?,
+            scopes: Vec::new(),
             created_at: Timestamp::UNIX_EPOCH,
             expires_at: None,
             revoked_at: None,
             last_used_at: None,
             usage_count: row.get::<_, i64>(8)?.max(0) as u64,
         },
-        [row.get(5)?, row.get(6)?, row.get(7)?],
-        row.get(4)?,
-    ))
+        created: row.get(4)?,
+        times: [row.get(5)?, row.get(6)?, row.get(7)?],
+        scopes: row.get(9)?,
+    })
 }
 
-fn finish_key((mut key, times, created): (ApiKey, [Option<i64>; 3], i64)) -> Result<ApiKey, StoreError> {
+struct KeyRow {
+    key: ApiKey,
+    created: i64,
+    /// Expiry, revocation and last use.
+    times: [Option<i64>; 3],
+    scopes: Option<String>,
+}
+
+fn finish_key(row: KeyRow) -> Result<ApiKey, StoreError> {
+    let KeyRow { mut key, created, times, scopes } = row;
     key.created_at = from_micros(created)?;
     key.expires_at = opt_from_micros(times[0])?;
     key.revoked_at = opt_from_micros(times[1])?;
     key.last_used_at = opt_from_micros(times[2])?;
+    key.scopes = scopes_from_column(scopes.as_deref())?;
     Ok(key)
 }

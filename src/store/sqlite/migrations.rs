@@ -176,6 +176,11 @@ pub const MIGRATIONS: &[&str] = &[
         check_value TEXT NOT NULL
     ) STRICT;
     "#,
+    // 3: what each API key may do, as space-separated scope names; NULL (every key made before
+    //    scopes) means every scope.
+    r#"
+    ALTER TABLE api_keys ADD COLUMN scopes TEXT;
+    "#,
 ];
 
 /// The schema version this build writes.
