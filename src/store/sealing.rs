@@ -199,7 +199,7 @@ impl Keyring {
         save_key(&path, &bytes)?;
         tracing::warn!(
             path = %path.display(),
-            "created an encryption key for webhook signing secrets; back it up apart from the data, which cannot be read without it"
+            "created an encryption key for webhook signing secrets; back it up apart from the data: without it the stored secrets cannot be opened"
         );
         Ok(())
     }
