@@ -50,8 +50,8 @@ pub async fn authenticate(
     state.usage.record(&key.id, now);
     // A route the document gives no scope is refused to every key, so that an operation added
     // without a declared scope fails closed.
-    let route = request.extensions().get::<MatchedPath>().map(|p| p.as_str().to_owned()).unwrap_or_default();
-    match state.scopes.required(request.method(), &route) {
+    let route = request.extensions().get::<MatchedPath>().map_or("", MatchedPath::as_str);
+    match state.scopes.required(request.method(), route) {
         Some(scope) if key.has(scope) => {}
         Some(scope) => return Err(ApiError::insufficient_scope(&[scope])),
         None => return Err(ApiError::internal(format!("The route {route} declares no scope."))),

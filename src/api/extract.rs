@@ -156,10 +156,6 @@ macro_rules! path_ids {
         impl $name {
             const KIND: IdKind = $kind;
 
-            pub fn as_str(&self) -> &str {
-                &self.0
-            }
-
             pub fn into_string(self) -> String {
                 self.0
             }

@@ -51,20 +51,20 @@ pub fn operations_needing(scope: Scope) -> impl Iterator<Item = &'static str> {
     OPERATION_SCOPES.iter().filter(move |(_, s)| *s == scope).map(|(id, _)| *id)
 }
 
-/// The scope each route needs, read from the OpenAPI document: (method, path template) ->
-/// scope. A route that the document gives no scope is refused to every key.
+/// The scope each route needs, read from the OpenAPI document: path template -> (method,
+/// scope). A route that the document gives no scope is refused to every key.
 #[derive(Debug, Clone, Default)]
-pub struct RouteScopes(HashMap<(Method, String), Scope>);
+pub struct RouteScopes(HashMap<String, Vec<(Method, Scope)>>);
 
 impl RouteScopes {
     pub fn from_document(document: &Value) -> RouteScopes {
-        let mut map = HashMap::new();
+        let mut map: HashMap<String, Vec<(Method, Scope)>> = HashMap::new();
         for (path, item) in document["paths"].as_object().into_iter().flatten() {
             for (method, op) in item.as_object().into_iter().flatten() {
                 let Ok(method) = Method::from_bytes(method.to_ascii_uppercase().as_bytes()) else { continue };
                 let scope = op["security"][0]["bearer"][0].as_str().and_then(Scope::parse);
                 if let Some(scope) = scope {
-                    map.insert((method, path.clone()), scope);
+                    map.entry(path.clone()).or_default().push((method, scope));
                 }
             }
         }
@@ -73,6 +73,6 @@ impl RouteScopes {
 
     /// The scope for a request to the route `path` (as matched, e.g. `/v1/jobs/{job_id}`).
     pub fn required(&self, method: &Method, path: &str) -> Option<Scope> {
-        self.0.get(&(method.clone(), path.to_owned())).copied()
+        self.0.get(path)?.iter().find(|(m, _)| m == method).map(|(_, scope)| *scope)
     }
 }
