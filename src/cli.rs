@@ -14,6 +14,7 @@ use jiff::Timestamp;
 use crate::api::auth::RateLimit;
 use crate::clock::{Clock, SystemClock};
 use crate::domain::Scope;
+use crate::domain::audit::AuditContext;
 use crate::domain::ids::IdKind;
 use crate::interview::OutcomeWeights;
 use crate::keys;
@@ -419,7 +420,8 @@ async fn keys_command(
                 return Err("--expires-at must be in the future".into());
             }
             let scopes = if scopes.is_empty() { Scope::ALL.to_vec() } else { scopes };
-            let issued = keys::issue(store.as_ref(), &org_id, &name, expires_at, scopes, now).await.map_err(err)?;
+            let request = keys::KeyRequest { org_id: &org_id, name: &name, expires_at, scopes };
+            let issued = keys::issue(store.as_ref(), request, now, AuditContext::cli()).await.map_err(err)?;
             println!("Created key {} for {org_id}. Secret (shown only once):", issued.key.id);
             println!("{}", issued.secret);
         }
@@ -453,7 +455,7 @@ async fn keys_command(
         }
         KeysCommand::Revoke { org, key_id } => {
             let org_id = resolve_org(store.as_ref(), org).await?;
-            match store.revoke_api_key(&org_id, &key_id, clock.now()).await.map_err(err)? {
+            match store.revoke_api_key(&org_id, &key_id, clock.now(), AuditContext::cli()).await.map_err(err)? {
                 Some(k) => println!("Revoked {} ({}).", k.id, k.name),
                 None => return Err(format!("no key {key_id} in {org_id}")),
             }

@@ -6,6 +6,7 @@ use jiff::Timestamp;
 use sha2::{Digest, Sha256};
 
 use crate::domain::ApiKey;
+use crate::domain::audit::AuditContext;
 use crate::domain::ids::IdKind;
 use crate::domain::scopes::{self, Scope};
 use crate::store::{NewApiKey, Store, StoreError};
@@ -52,27 +53,38 @@ pub fn is_well_formed(token: &str) -> bool {
     })
 }
 
-/// Issues a key for `org_id` and returns it with its secret.
+/// What a new key is to be.
+#[derive(Debug, Clone)]
+pub struct KeyRequest<'a> {
+    pub org_id: &'a str,
+    pub name: &'a str,
+    pub expires_at: Option<Timestamp>,
+    pub scopes: Vec<Scope>,
+}
+
+/// Issues a key and returns it with its secret; `who` is recorded in the audit log.
 pub async fn issue(
     store: &dyn Store,
-    org_id: &str,
-    name: &str,
-    expires_at: Option<Timestamp>,
-    scopes: Vec<Scope>,
+    request: KeyRequest<'_>,
     now: Timestamp,
+    who: AuditContext,
 ) -> Result<IssuedKey, StoreError> {
+    let KeyRequest { org_id, name, expires_at, scopes } = request;
     let secret = generate_secret().map_err(|e| StoreError::Internal(format!("no randomness: {e}")))?;
     let key = store
-        .create_api_key(NewApiKey {
-            id: IdKind::ApiKey.new_id(),
-            org_id: org_id.to_owned(),
-            name: name.to_owned(),
-            prefix: secret[..DISPLAY_PREFIX_CHARS].to_owned(),
-            secret_hash: hash_secret(&secret),
-            created_at: now,
-            expires_at,
-            scopes: scopes::normalized(scopes),
-        })
+        .create_api_key(
+            NewApiKey {
+                id: IdKind::ApiKey.new_id(),
+                org_id: org_id.to_owned(),
+                name: name.to_owned(),
+                prefix: secret[..DISPLAY_PREFIX_CHARS].to_owned(),
+                secret_hash: hash_secret(&secret),
+                created_at: now,
+                expires_at,
+                scopes: scopes::normalized(scopes),
+            },
+            who,
+        )
         .await?;
     Ok(IssuedKey { key, secret })
 }

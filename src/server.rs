@@ -14,6 +14,7 @@ use crate::api::{self, ApiConfig, AppState};
 use crate::clock::Clock;
 use crate::domain::Organization;
 use crate::domain::Scope;
+use crate::domain::audit::AuditContext;
 use crate::domain::ids::IdKind;
 use crate::interview::{InterviewConfig, InterviewEngine};
 use crate::keys::{self, IssuedKey};
@@ -198,7 +199,13 @@ async fn bootstrap_if_empty(store: &dyn Store, clock: &dyn Clock) -> Result<Opti
     else {
         return Ok(None);
     };
-    let key = keys::issue(store, &organization.id, "Bootstrap key", None, Scope::ALL.to_vec(), now).await?;
+    let request = keys::KeyRequest {
+        org_id: &organization.id,
+        name: "Bootstrap key",
+        expires_at: None,
+        scopes: Scope::ALL.to_vec(),
+    };
+    let key = keys::issue(store, request, now, AuditContext::system()).await?;
     Ok(Some(Bootstrap { organization, key }))
 }
 

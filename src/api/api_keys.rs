@@ -85,7 +85,8 @@ pub async fn create_api_key(
     if !missing.is_empty() {
         return Err(ApiError::insufficient_scope(&missing));
     }
-    let issued = keys::issue(state.store.as_ref(), &principal.org_id, &name, body.expires_at, scopes, now).await?;
+    let new = keys::KeyRequest { org_id: &principal.org_id, name: &name, expires_at: body.expires_at, scopes };
+    let issued = keys::issue(state.store.as_ref(), new, now, principal.audit()).await?;
     Ok((StatusCode::CREATED, Json(CreatedApiKey { key: issued.key, secret: issued.secret })))
 }
 
@@ -104,8 +105,11 @@ pub async fn revoke_api_key(
 ) -> Result<Json<ApiKey>, ApiError> {
     let not_found = || KeyId::not_found(&key_id);
     let _settled = state.usage.settled().await;
-    let mut key =
-        state.store.revoke_api_key(&principal.org_id, &key_id, state.clock.now()).await?.ok_or_else(not_found)?;
+    let mut key = state
+        .store
+        .revoke_api_key(&principal.org_id, &key_id, state.clock.now(), principal.audit())
+        .await?
+        .ok_or_else(not_found)?;
     with_pending_usage(&state, &mut key);
     Ok(Json(key))
 }

@@ -9,7 +9,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::AppState;
 use super::extract::{ApiJson, ApplicationId, Principal};
-use super::pagination::{ApiQuery, PageParams, query_result};
+use super::pagination::{ApiQuery, ChangedAfter, PageParams, query_result};
 use super::problem::ApiError;
 use crate::ats::{AtsClient, CandidateApplication, Created, PublicApiClient};
 use crate::domain::candidate::{MAX_NAME_CHARS, validate_resume_file, validate_resume_text};
@@ -321,17 +321,19 @@ pub async fn submit(
     get,
     path = "/v1/applications",
     tag = TAG,
-    params(PageParams, ApplicationFilter),
+    params(PageParams, ChangedAfter, ApplicationFilter),
     responses((status = 200, description = "A page of applications.", body = ApplicationList))
 )]
 pub async fn list_applications(
     State(state): State<AppState>,
     principal: Principal,
     ApiQuery(page): ApiQuery<PageParams>,
+    ApiQuery(changed): ApiQuery<ChangedAfter>,
     ApiQuery(filter): ApiQuery<ApplicationFilter>,
 ) -> Result<Json<ApplicationList>, ApiError> {
     let mut v = Violations::new();
     let paging = page.parse(&mut v);
+    let updated_after = changed.parse(&mut v);
     let job_id = super::pagination::given_id(&mut v, "job_id", &filter.job_id, IdKind::Job);
     let status = super::pagination::given(&mut v, "status", &filter.status).and_then(|s| {
         let parsed = ApplicationStatus::parse(s);
@@ -346,13 +348,7 @@ pub async fn list_applications(
         .store
         .list_applications(
             &principal.org_id,
-            ApplicationQuery {
-                limit: paging.limit,
-                after: paging.after,
-                updated_after: paging.updated_after,
-                job_id,
-                status,
-            },
+            ApplicationQuery { limit: paging.limit, after: paging.after, updated_after, job_id, status },
         )
         .await?;
     Ok(Json(ApplicationList {

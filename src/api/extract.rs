@@ -12,7 +12,8 @@ use utoipa::openapi::Required;
 use utoipa::openapi::path::{Parameter, ParameterBuilder, ParameterIn};
 use utoipa::openapi::schema::{ObjectBuilder, Type};
 
-use super::problem::ApiError;
+use super::problem::{ApiError, REQUEST_ID};
+use crate::domain::audit::{Actor, AuditContext};
 use crate::domain::ids::IdKind;
 use crate::domain::rules::FieldRule;
 use crate::domain::{Scope, Violations};
@@ -130,6 +131,16 @@ pub struct Principal {
     pub key_id: String,
     /// What the key may do.
     pub scopes: Vec<Scope>,
+}
+
+impl Principal {
+    /// Who is acting, for the audit log: this key, under the current request's id.
+    pub fn audit(&self) -> AuditContext {
+        AuditContext {
+            actor: Actor::ApiKey { api_key_id: self.key_id.clone() },
+            request_id: REQUEST_ID.try_with(Clone::clone).ok(),
+        }
+    }
 }
 
 impl<S: Send + Sync> FromRequestParts<S> for Principal {

@@ -9,7 +9,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::AppState;
 use super::extract::{ApiJson, JobId, Principal};
-use super::pagination::{ApiQuery, PageParams, query_result};
+use super::pagination::{ApiQuery, ChangedAfter, PageParams, query_result};
 use super::problem::ApiError;
 use crate::ats::AtsClient;
 use crate::domain::job::{
@@ -205,17 +205,19 @@ pub async fn submit(
     get,
     path = "/v1/jobs",
     tag = TAG,
-    params(PageParams, JobFilter),
+    params(PageParams, ChangedAfter, JobFilter),
     responses((status = 200, description = "A page of jobs.", body = JobList))
 )]
 pub async fn list_jobs(
     State(state): State<AppState>,
     principal: Principal,
     ApiQuery(page): ApiQuery<PageParams>,
+    ApiQuery(changed): ApiQuery<ChangedAfter>,
     ApiQuery(filter): ApiQuery<JobFilter>,
 ) -> Result<Json<JobList>, ApiError> {
     let mut v = Violations::new();
     let paging = page.parse(&mut v);
+    let updated_after = changed.parse(&mut v);
     let status = super::pagination::given(&mut v, "status", &filter.status).and_then(|s| match s {
         "open" => Some(JobStatus::Open),
         "closed" => Some(JobStatus::Closed),
@@ -227,10 +229,7 @@ pub async fn list_jobs(
     let paging = query_result(v, paging)?;
     let page = state
         .store
-        .list_jobs(
-            &principal.org_id,
-            JobQuery { limit: paging.limit, after: paging.after, updated_after: paging.updated_after, status },
-        )
+        .list_jobs(&principal.org_id, JobQuery { limit: paging.limit, after: paging.after, updated_after, status })
         .await?;
     Ok(Json(JobList { data: page.items, next_cursor: page.next.map(Cursor::encode), has_more: page.next.is_some() }))
 }

@@ -1,7 +1,8 @@
 //! The HTTP edge: routes, extractors, authentication, idempotency, errors and the spec.
 //!
 //! One file per resource, named after its path (`jobs`, `applications`, `candidates`,
-//! `api_keys`, `webhook_endpoints`, `webhook_deliveries`, `sandbox`, `integration`, `ops`), with
+//! `api_keys`, `webhook_endpoints`, `webhook_deliveries`, `audit_events`, `sandbox`,
+//! `integration`, `ops`), with
 //! its request and response types next to its handlers. Handlers take typed path ids and
 //! bodies from `extract`, and answer every error as an `ApiError`. They
 //! read jobs, candidates and resumes through the `ats` provider, as the platform does, and
@@ -11,6 +12,7 @@
 
 pub mod api_keys;
 pub mod applications;
+pub mod audit_events;
 pub mod auth;
 pub mod candidates;
 pub mod contract;
@@ -175,6 +177,7 @@ fn v1_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(webhook_deliveries::list_deliveries))
         .routes(routes!(webhook_deliveries::get_delivery))
         .routes(routes!(webhook_deliveries::redeliver))
+        .routes(routes!(audit_events::list_audit_events))
 }
 
 /// Unauthenticated operational routes.

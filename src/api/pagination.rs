@@ -1,4 +1,5 @@
-//! Query parameters shared by every list: `limit`, `cursor`, `updated_after`.
+//! Query parameters shared by lists: `limit` and `cursor` for every list, and `updated_after`
+//! for lists of objects that change.
 //!
 //! Parameters arrive as text and are parsed here, so that a bad value gets a 400 naming the
 //! parameter rather than a generic parse failure.
@@ -42,10 +43,6 @@ pub struct PageParams {
     /// hex digits). Any cursor of that shape is a valid position; past the end, the page is empty.
     #[param(value_type = Option<String>, pattern = "^cur_[0-9a-f]{1,15}$")]
     pub cursor: Option<String>,
-    /// Only objects changed after this time (RFC 3339, e.g. `2026-01-31T09:00:00Z`; encode `+`
-    /// in an offset as `%2B`).
-    #[param(value_type = Option<String>, format = DateTime)]
-    pub updated_after: Option<String>,
 }
 
 /// Parsed paging parameters.
@@ -53,37 +50,56 @@ pub struct PageParams {
 pub struct Paging {
     pub limit: u32,
     pub after: Option<Cursor>,
-    pub updated_after: Option<Timestamp>,
 }
 
 impl PageParams {
     pub fn parse(&self, v: &mut Violations) -> Paging {
-        let limit = match given(v, "limit", &self.limit) {
-            None => DEFAULT_LIMIT,
-            Some(text) => match text.parse::<u32>() {
-                Ok(n) if (1..=MAX_LIMIT).contains(&n) => n,
-                _ => {
-                    v.push("limit", "invalid_value", format!("must be a whole number from 1 to {MAX_LIMIT}"));
-                    DEFAULT_LIMIT
-                }
-            },
-        };
-        let after = given(v, "cursor", &self.cursor).and_then(|text| {
-            let cursor = Cursor::decode(text);
-            if cursor.is_none() {
-                v.push("cursor", "invalid_format", "must be a next_cursor this API returned, such as cur_2a");
-            }
-            cursor
-        });
-        let updated_after = given(v, "updated_after", &self.updated_after).and_then(|text| match parse_rfc3339(text) {
-            Some(t) => Some(t),
-            None => {
-                v.push("updated_after", "invalid_format", "must be an RFC 3339 time such as 2026-01-31T09:00:00Z");
-                None
-            }
-        });
-        Paging { limit, after, updated_after }
+        let (limit, after) = limit_and_cursor(v, &self.limit, &self.cursor);
+        Paging { limit, after }
     }
+}
+
+/// The filter of lists whose objects change (jobs, applications, deliveries).
+#[derive(Debug, Clone, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ChangedAfter {
+    /// Only objects changed after this time (RFC 3339, e.g. `2026-01-31T09:00:00Z`; encode `+`
+    /// in an offset as `%2B`).
+    #[param(value_type = Option<String>, format = DateTime)]
+    pub updated_after: Option<String>,
+}
+
+impl ChangedAfter {
+    pub fn parse(&self, v: &mut Violations) -> Option<Timestamp> {
+        given(v, "updated_after", &self.updated_after).and_then(|text| {
+            let parsed = parse_rfc3339(text);
+            if parsed.is_none() {
+                v.push("updated_after", "invalid_format", "must be an RFC 3339 time such as 2026-01-31T09:00:00Z");
+            }
+            parsed
+        })
+    }
+}
+
+fn limit_and_cursor(v: &mut Violations, limit: &Option<String>, cursor: &Option<String>) -> (u32, Option<Cursor>) {
+    let limit = match given(v, "limit", limit) {
+        None => DEFAULT_LIMIT,
+        Some(text) => match text.parse::<u32>() {
+            Ok(n) if (1..=MAX_LIMIT).contains(&n) => n,
+            _ => {
+                v.push("limit", "invalid_value", format!("must be a whole number from 1 to {MAX_LIMIT}"));
+                DEFAULT_LIMIT
+            }
+        },
+    };
+    let after = given(v, "cursor", cursor).and_then(|text| {
+        let cursor = Cursor::decode(text);
+        if cursor.is_none() {
+            v.push("cursor", "invalid_format", "must be a next_cursor this API returned, such as cur_2a");
+        }
+        cursor
+    });
+    (limit, after)
 }
 
 /// A query parameter's value when it is given. An empty value (`?cursor=`) is a mistake the
@@ -106,6 +122,18 @@ pub fn given_id(v: &mut Violations, name: &str, value: &Option<String>, kind: Id
             "invalid_format",
             format!("must be an id such as {}_0192d5e7c1b27a3f8e6b8c2f4d1a9e70", kind.prefix()),
         );
+        return None;
+    }
+    Some(value.to_owned())
+}
+
+/// A query filter that names an object of one of `kinds`: `None` when absent, reported when
+/// malformed.
+pub fn given_object_id(v: &mut Violations, name: &str, value: &Option<String>, kinds: &[IdKind]) -> Option<String> {
+    let value = given(v, name, value)?;
+    if !kinds.iter().any(|kind| kind.matches(value)) {
+        let examples: Vec<String> = kinds.iter().map(|k| format!("{}_…", k.prefix())).collect();
+        v.push(name, "invalid_format", format!("must be an id such as {}", examples.join(", ")));
         return None;
     }
     Some(value.to_owned())

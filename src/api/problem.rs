@@ -93,6 +93,7 @@ impl ApiError {
             IdKind::ApiKey => ("api_key_not_found", "API key"),
             IdKind::Organization => ("organization_not_found", "organisation"),
             IdKind::Event => ("event_not_found", "event"),
+            IdKind::Audit => ("audit_event_not_found", "audit event"),
         };
         Self::not_found(code, what, id)
     }

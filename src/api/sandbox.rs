@@ -58,7 +58,7 @@ pub async fn complete_interview(
     }
     v.finish(()).map_err(ApiError::validation)?;
     let forced = Forced { outcome, score: body.score };
-    match state.engine.force(&principal.org_id, &application_id, forced).await {
+    match state.engine.force(&principal.org_id, &application_id, forced, principal.audit()).await {
         Ok(app) => Ok(Json(app)),
         Err(EngineError::NotFound(id)) => Err(ApplicationId::not_found(&id)),
         Err(EngineError::Final(status)) => Err(ApiError::conflict(

@@ -39,6 +39,7 @@ const OPERATION_SCOPES: &[(&str, Scope)] = &[
     ("create_api_key", Scope::KeysWrite),
     ("revoke_api_key", Scope::KeysWrite),
     ("complete_interview", Scope::Sandbox),
+    ("list_audit_events", Scope::AuditRead),
 ];
 
 /// The scope an operation needs, by its id.

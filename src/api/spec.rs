@@ -39,6 +39,7 @@ Lists are ordered oldest first and paged with an opaque `cursor`. Each API key i
         (name = "Integration", description = "The ATS provider behind the Public API (`public_api`) and what it supports."),
         (name = "Webhook endpoints", description = "Where your organisation receives events, and their signing secrets."),
         (name = "Webhook deliveries", description = "Every event sent to every endpoint, with every attempt; redelivery."),
+        (name = "Audit log", description = "Who changed which API key or webhook endpoint, or forced a sandbox interview, and when."),
         (name = "Sandbox", description = "Shortcuts for integrators and tests: force an interview's outcome now."),
         (name = "Operations", description = "Health, readiness and this document."),
         (name = "Webhooks", description = "Events we POST to your endpoints, signed per Standard Webhooks."),

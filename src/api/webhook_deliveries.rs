@@ -7,7 +7,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::AppState;
 use super::extract::{DeliveryId, Principal};
-use super::pagination::{ApiQuery, PageParams, query_result};
+use super::pagination::{ApiQuery, ChangedAfter, PageParams, query_result};
 use super::problem::ApiError;
 use crate::domain::events::{EVENT_TYPES, EventType};
 use crate::domain::ids::IdKind;
@@ -54,17 +54,19 @@ pub struct DeliveryDetail {
     get,
     path = "/v1/webhook-deliveries",
     tag = TAG,
-    params(PageParams, DeliveryFilter),
+    params(PageParams, ChangedAfter, DeliveryFilter),
     responses((status = 200, description = "A page of deliveries.", body = DeliveryList))
 )]
 pub async fn list_deliveries(
     State(state): State<AppState>,
     principal: Principal,
     ApiQuery(page): ApiQuery<PageParams>,
+    ApiQuery(changed): ApiQuery<ChangedAfter>,
     ApiQuery(filter): ApiQuery<DeliveryFilter>,
 ) -> Result<Json<DeliveryList>, ApiError> {
     let mut v = Violations::new();
     let paging = page.parse(&mut v);
+    let updated_after = changed.parse(&mut v);
     let endpoint_id = super::pagination::given_id(&mut v, "endpoint_id", &filter.endpoint_id, IdKind::Endpoint);
     let event_type = super::pagination::given(&mut v, "event_type", &filter.event_type).and_then(|t| {
         let known = EVENT_TYPES.contains(&t);
@@ -85,7 +87,7 @@ pub async fn list_deliveries(
         .store
         .list_deliveries(
             &principal.org_id,
-            DeliveryQuery { limit: paging.limit, after: paging.after, endpoint_id, event_type, status },
+            DeliveryQuery { limit: paging.limit, after: paging.after, updated_after, endpoint_id, event_type, status },
         )
         .await?;
     Ok(Json(DeliveryList {

@@ -16,7 +16,7 @@ use crate::domain::events::{EVENT_TYPES, EventType, OutboxEvent, WebhookTestData
 use crate::domain::ids::IdKind;
 use crate::domain::webhooks::WebhookEndpoint;
 use crate::domain::{Violations, rules};
-use crate::store::webhooks::{EndpointPatch, NewEndpoint};
+use crate::store::webhooks::{EndpointPatch, NewEndpoint, SecretRotation};
 use crate::webhooks::guard::GuardError;
 use crate::webhooks::signing::Secret;
 
@@ -202,6 +202,7 @@ pub async fn create_endpoint(
                 secret: secret.expose(),
             },
             state.clock.now(),
+            principal.audit(),
         )
         .await?;
     Ok((StatusCode::CREATED, Json(EndpointWithSecret { endpoint, secret: secret.expose() })))
@@ -280,7 +281,10 @@ pub async fn update_endpoint(
         headers: body.headers,
         rate_limit_per_second: body.rate_limit_per_second,
     };
-    let updated = state.store.update_endpoint(&principal.org_id, &endpoint_id, patch, state.clock.now()).await?;
+    let updated = state
+        .store
+        .update_endpoint(&principal.org_id, &endpoint_id, patch, state.clock.now(), principal.audit())
+        .await?;
     updated.map(Json).ok_or_else(|| EndpointId::not_found(&endpoint_id))
 }
 
@@ -297,7 +301,7 @@ pub async fn delete_endpoint(
     principal: Principal,
     endpoint_id: EndpointId,
 ) -> Result<StatusCode, ApiError> {
-    if state.store.delete_endpoint(&principal.org_id, &endpoint_id, state.clock.now()).await? {
+    if state.store.delete_endpoint(&principal.org_id, &endpoint_id, state.clock.now(), principal.audit()).await? {
         return Ok(StatusCode::NO_CONTENT);
     }
     Err(EndpointId::not_found(&endpoint_id))
@@ -325,9 +329,12 @@ pub async fn rotate_secret(
         .rotate_endpoint_secret(
             &principal.org_id,
             &endpoint_id,
-            secret.expose(),
-            now.checked_add(overlap).unwrap_or(now),
+            SecretRotation {
+                new_secret: secret.expose(),
+                previous_expires_at: now.checked_add(overlap).unwrap_or(now),
+            },
             now,
+            principal.audit(),
         )
         .await?
         .ok_or_else(|| EndpointId::not_found(&endpoint_id))?;

@@ -13,6 +13,7 @@ pub enum IdKind {
     Event,
     Endpoint,
     Delivery,
+    Audit,
 }
 
 impl IdKind {
@@ -26,6 +27,7 @@ impl IdKind {
             IdKind::Event => "evt",
             IdKind::Endpoint => "ep",
             IdKind::Delivery => "del",
+            IdKind::Audit => "aud",
         }
     }
 

@@ -5,6 +5,7 @@
 //! Nothing here does I/O.
 
 pub mod application;
+pub mod audit;
 pub mod candidate;
 pub mod events;
 pub mod ids;

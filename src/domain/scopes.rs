@@ -34,11 +34,14 @@ pub enum Scope {
     /// Force an interview's outcome in the sandbox.
     #[serde(rename = "sandbox")]
     Sandbox,
+    /// Read the audit log: who changed keys and endpoints, and when.
+    #[serde(rename = "audit:read")]
+    AuditRead,
 }
 
 impl Scope {
     /// Every scope, in a fixed order: what a key gets unless it is created with fewer.
-    pub const ALL: [Scope; 9] = [
+    pub const ALL: [Scope; 10] = [
         Scope::JobsRead,
         Scope::JobsWrite,
         Scope::ApplicationsRead,
@@ -48,6 +51,7 @@ impl Scope {
         Scope::KeysRead,
         Scope::KeysWrite,
         Scope::Sandbox,
+        Scope::AuditRead,
     ];
 
     pub const fn as_str(self) -> &'static str {
@@ -61,6 +65,7 @@ impl Scope {
             Scope::KeysRead => "keys:read",
             Scope::KeysWrite => "keys:write",
             Scope::Sandbox => "sandbox",
+            Scope::AuditRead => "audit:read",
         }
     }
 
@@ -82,6 +87,7 @@ impl Scope {
             Scope::KeysRead => "List the organisation's API keys.",
             Scope::KeysWrite => "Create and revoke API keys, never with scopes the creating key lacks.",
             Scope::Sandbox => "Force an interview's outcome in the sandbox.",
+            Scope::AuditRead => "Read the audit log: who changed keys and endpoints, and when.",
         }
     }
 }

@@ -22,6 +22,7 @@ use self::simulate::Inputs;
 use crate::ats::{AtsClient, AtsError, PublicApiClient};
 use crate::clock::Clock;
 use crate::domain::Application;
+use crate::domain::audit::AuditContext;
 use crate::domain::ids::IdKind;
 use crate::domain::results::{CallOutcome, CallResults, FailureReason, InterviewFailure};
 use crate::rng::Rng;
@@ -205,8 +206,15 @@ impl InterviewEngine {
         }
     }
 
-    /// Runs one attempt of `application_id` now with a forced outcome (the sandbox endpoint).
-    pub async fn force(&self, org_id: &str, application_id: &str, forced: Forced) -> Result<Application, EngineError> {
+    /// Runs one attempt of `application_id` now with a forced outcome (the sandbox endpoint);
+    /// `who` is recorded in the audit log as the attempt is claimed.
+    pub async fn force(
+        &self,
+        org_id: &str,
+        application_id: &str,
+        forced: Forced,
+        who: AuditContext,
+    ) -> Result<Application, EngineError> {
         let not_found = || EngineError::NotFound(application_id.to_owned());
         if !IdKind::Application.matches(application_id) {
             return Err(not_found());
@@ -219,7 +227,7 @@ impl InterviewEngine {
         let lease_until = now.checked_add(self.config.lease).unwrap_or(now);
         let task = self
             .store
-            .claim_interview(org_id, application_id, &self.owner, now, lease_until)
+            .claim_interview(org_id, application_id, &self.owner, now, lease_until, who)
             .await?
             .ok_or(EngineError::Busy)?;
         let attempted = self.attempt(&task, Some(forced)).await;

@@ -20,8 +20,10 @@ use serde::{Deserialize, Serialize};
 
 pub use self::location::{Location, keyring_for, open};
 use self::webhooks::{
-    AttemptOutcome, DeliveryQuery, DeliveryTarget, DeliveryTask, EndpointPatch, NewEndpoint, WebhookStats,
+    AttemptOutcome, DeliveryQuery, DeliveryTarget, DeliveryTask, EndpointPatch, NewEndpoint, SecretRotation,
+    WebhookStats,
 };
+use crate::domain::audit::{AuditAction, AuditContext, AuditEvent};
 use crate::domain::events::OutboxEvent;
 use crate::domain::results::{CallOutcome, CallResults};
 use crate::domain::webhooks::{DeliveryAttempt, WebhookDelivery, WebhookEndpoint};
@@ -137,6 +139,15 @@ pub struct JobQuery {
     pub status: Option<JobStatus>,
 }
 
+/// Which audit entries to list.
+#[derive(Debug, Clone, Default)]
+pub struct AuditQuery {
+    pub limit: u32,
+    pub after: Option<Cursor>,
+    pub object_id: Option<String>,
+    pub action: Option<AuditAction>,
+}
+
 #[derive(Debug, Clone, Default)]
 pub struct ApplicationQuery {
     pub limit: u32,
@@ -231,6 +242,8 @@ pub struct Export {
     /// Endpoints (without their secrets).
     pub webhook_endpoints: Vec<ExportedRecord<WebhookEndpoint>>,
     pub webhook_deliveries: Vec<ExportedDelivery>,
+    /// The audit log, oldest first.
+    pub audit_events: Vec<ExportedRecord<AuditEvent>>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -289,12 +302,20 @@ pub trait Store: Send + Sync + 'static {
     async fn list_organizations(&self) -> Result<Vec<Organization>, StoreError>;
     async fn get_organization(&self, id: &str) -> Result<Option<Organization>, StoreError>;
 
-    async fn create_api_key(&self, key: NewApiKey) -> Result<ApiKey, StoreError>;
+    /// Creates a key and its `api_key.created` audit entry.
+    async fn create_api_key(&self, key: NewApiKey, audit: AuditContext) -> Result<ApiKey, StoreError>;
     async fn list_api_keys(&self, org_id: &str) -> Result<Vec<ApiKey>, StoreError>;
     /// Looks a key up by the hash of its secret, in any organisation.
     async fn find_api_key(&self, secret_hash: &str) -> Result<Option<ApiKey>, StoreError>;
-    /// Revokes a key; revoking twice keeps the first time. `None` if there is no such key.
-    async fn revoke_api_key(&self, org_id: &str, key_id: &str, now: Timestamp) -> Result<Option<ApiKey>, StoreError>;
+    /// Revokes a key, with its `api_key.revoked` audit entry; revoking twice keeps the first
+    /// time (and the first entry). `None` if there is no such key.
+    async fn revoke_api_key(
+        &self,
+        org_id: &str,
+        key_id: &str,
+        now: Timestamp,
+        audit: AuditContext,
+    ) -> Result<Option<ApiKey>, StoreError>;
     async fn record_key_usage(&self, usage: Vec<KeyUsage>) -> Result<(), StoreError>;
 
     /// Creates a job, or replaces the job with the same `external_id`.
@@ -349,7 +370,8 @@ pub trait Store: Send + Sync + 'static {
         limit: u32,
     ) -> Result<Vec<InterviewTask>, StoreError>;
     /// Claims one scheduled interview now, whatever its due time, unless another owner's lease
-    /// on it is live. `None` when there is nothing to claim.
+    /// on it is live, for a sandbox completion: the claim writes its
+    /// `application.sandbox_completed` audit entry. `None` when there is nothing to claim.
     async fn claim_interview(
         &self,
         org_id: &str,
@@ -357,6 +379,7 @@ pub trait Store: Send + Sync + 'static {
         owner: &str,
         now: Timestamp,
         lease_until: Timestamp,
+        audit: AuditContext,
     ) -> Result<Option<InterviewTask>, StoreError>;
     /// Drops every interview and delivery lease; for a process that owns the store alone, at
     /// start-up, so that work a killed process held resumes at once.
@@ -393,12 +416,17 @@ pub trait Store: Send + Sync + 'static {
 
     async fn export(&self) -> Result<Export, StoreError>;
 
-    // Webhook endpoints.
+    /// The organisation's audit log, oldest first.
+    async fn list_audit_events(&self, org_id: &str, query: AuditQuery) -> Result<Page<AuditEvent>, StoreError>;
+
+    // Webhook endpoints. Every change writes its audit entry in its own transaction; the
+    // server's own (`disable_endpoint`, `endpoint_failed`) are recorded with the actor `system`.
     async fn create_endpoint(
         &self,
         org_id: &str,
         new: NewEndpoint,
         now: Timestamp,
+        audit: AuditContext,
     ) -> Result<WebhookEndpoint, StoreError>;
     async fn list_endpoints(&self, org_id: &str) -> Result<Vec<WebhookEndpoint>, StoreError>;
     async fn get_endpoint(&self, org_id: &str, endpoint_id: &str) -> Result<Option<WebhookEndpoint>, StoreError>;
@@ -408,17 +436,25 @@ pub trait Store: Send + Sync + 'static {
         endpoint_id: &str,
         patch: EndpointPatch,
         now: Timestamp,
+        audit: AuditContext,
     ) -> Result<Option<WebhookEndpoint>, StoreError>;
     /// Deletes an endpoint and fails its pending deliveries; `false` if there was none.
-    async fn delete_endpoint(&self, org_id: &str, endpoint_id: &str, now: Timestamp) -> Result<bool, StoreError>;
-    /// Makes `new_secret` current; the replaced secret keeps signing until `previous_expires_at`.
+    async fn delete_endpoint(
+        &self,
+        org_id: &str,
+        endpoint_id: &str,
+        now: Timestamp,
+        audit: AuditContext,
+    ) -> Result<bool, StoreError>;
+    /// Makes the rotation's secret current; the replaced one keeps signing until the rotation's
+    /// `previous_expires_at`.
     async fn rotate_endpoint_secret(
         &self,
         org_id: &str,
         endpoint_id: &str,
-        new_secret: String,
-        previous_expires_at: Timestamp,
+        rotation: SecretRotation,
         now: Timestamp,
+        audit: AuditContext,
     ) -> Result<Option<WebhookEndpoint>, StoreError>;
     /// The endpoint and its signing secrets, for a delivery.
     async fn delivery_target(&self, endpoint_id: &str, now: Timestamp) -> Result<Option<DeliveryTarget>, StoreError>;

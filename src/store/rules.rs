@@ -10,7 +10,10 @@ use serde::{Deserialize, Serialize};
 
 use super::encoding::micros;
 use super::webhooks::{AttemptOutcome, EndpointPatch, NewEndpoint};
-use super::{IdempotencyBegin, IdempotencyClaim, InterviewStep, NewApplication, Rejection, StoreError, StoredResponse};
+use super::{
+    IdempotencyBegin, IdempotencyClaim, InterviewStep, NewApiKey, NewApplication, Rejection, StoreError, StoredResponse,
+};
+use crate::domain::audit::AuditAction;
 use crate::domain::events::{
     self, ApplicationRef, CandidateRef, InterviewCompletedData, InterviewCompletedEvent, InterviewFailedData,
     InterviewFailedEvent, JobRef, OutboxEvent,
@@ -269,36 +272,76 @@ pub(crate) fn new_endpoint(new: NewEndpoint, now: Timestamp) -> (WebhookEndpoint
     (endpoint, vec![StoredSecret { secret: new.secret, expires_at: None }])
 }
 
-/// Applies a patch. Returns whether the endpoint was re-enabled, which forgives its failures.
-pub(crate) fn patch_endpoint(e: &mut WebhookEndpoint, patch: EndpointPatch, now: Timestamp) -> bool {
-    if let Some(v) = patch.url {
-        e.url = v;
+/// What a patch did to an endpoint: the audit action and the fields whose values changed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct EndpointChange {
+    pub action: AuditAction,
+    pub changed: Vec<&'static str>,
+}
+
+impl EndpointChange {
+    /// Whether the endpoint was turned back on, which forgives its failures.
+    pub fn reenabled(&self) -> bool {
+        self.action == AuditAction::EndpointEnabled
     }
-    if let Some(v) = patch.description {
-        e.description = v;
+}
+
+/// Applies a patch, and says what it changed.
+pub(crate) fn patch_endpoint(e: &mut WebhookEndpoint, patch: EndpointPatch, now: Timestamp) -> EndpointChange {
+    fn set<T: PartialEq>(field: &mut T, value: Option<T>, name: &'static str, changed: &mut Vec<&'static str>) {
+        if let Some(value) = value {
+            if *field != value {
+                changed.push(name);
+            }
+            *field = value;
+        }
     }
-    if let Some(v) = patch.event_types {
-        e.event_types = v;
-    }
-    if let Some(v) = patch.headers {
-        e.headers = v;
-    }
-    if let Some(v) = patch.rate_limit_per_second {
-        e.rate_limit_per_second = v;
-    }
-    let mut reenabled = false;
+    let mut changed = Vec::new();
+    set(&mut e.url, patch.url, "url", &mut changed);
+    set(&mut e.description, patch.description, "description", &mut changed);
+    set(&mut e.event_types, patch.event_types, "event_types", &mut changed);
+    set(&mut e.headers, patch.headers, "headers", &mut changed);
+    set(&mut e.rate_limit_per_second, patch.rate_limit_per_second, "rate_limit_per_second", &mut changed);
+    let mut action = AuditAction::EndpointUpdated;
     if let Some(enabled) = patch.enabled {
         if enabled && !e.enabled {
-            reenabled = true;
+            action = AuditAction::EndpointEnabled;
             e.disabled_reason = None;
         } else if !enabled && e.enabled {
+            action = AuditAction::EndpointDisabled;
             e.disabled_reason = Some(format!("disabled by API request at {now}"));
         }
-        e.enabled = enabled;
+        set(&mut e.enabled, Some(enabled), "enabled", &mut changed);
     }
     e.updated_at = now;
-    reenabled
+    EndpointChange { action, changed }
 }
+
+/// The fields a new endpoint was given, for its audit entry (`secret` always: one was made).
+pub(crate) fn endpoint_created_fields(e: &WebhookEndpoint) -> Vec<&'static str> {
+    let mut fields = vec!["url"];
+    fields.extend(e.description.is_some().then_some("description"));
+    fields.extend((!e.event_types.is_empty()).then_some("event_types"));
+    fields.extend((!e.enabled).then_some("enabled"));
+    fields.extend((!e.headers.is_empty()).then_some("headers"));
+    fields.extend(e.rate_limit_per_second.is_some().then_some("rate_limit_per_second"));
+    fields.push("secret");
+    fields
+}
+
+/// The fields a new key was given, for its audit entry.
+pub(crate) fn key_created_fields(key: &NewApiKey) -> Vec<&'static str> {
+    let mut fields = vec!["name", "scopes"];
+    fields.extend(key.expires_at.is_some().then_some("expires_at"));
+    fields
+}
+
+/// The fields a secret rotation changes, for its audit entry.
+pub(crate) const SECRET_ROTATED_FIELDS: &[&str] = &["secret", "previous_secret_expires_at"];
+/// The fields a forced sandbox attempt changes, for its audit entry.
+pub(crate) const SANDBOX_COMPLETED_FIELDS: &[&str] = &["status"];
+/// The fields disabling an endpoint changes, for its audit entry.
+pub(crate) const DISABLED_FIELDS: &[&str] = &["enabled", "disabled_reason"];
 
 /// Makes `new_secret` current. The secret being replaced keeps signing until the overlap ends;
 /// older ones stop now. Returns the new secret list.

@@ -20,6 +20,15 @@ pub struct NewEndpoint {
     pub secret: String,
 }
 
+/// A new signing secret for an endpoint.
+#[derive(Debug, Clone)]
+pub struct SecretRotation {
+    /// The secret that becomes current, `whsec_…`.
+    pub new_secret: String,
+    /// Until when the replaced secret keeps signing.
+    pub previous_expires_at: Timestamp,
+}
+
 /// A partial update; `None` leaves a field as it is.
 #[derive(Debug, Clone, Default)]
 pub struct EndpointPatch {
@@ -74,6 +83,8 @@ pub enum AttemptOutcome {
 pub struct DeliveryQuery {
     pub limit: u32,
     pub after: Option<Cursor>,
+    /// Only deliveries changed (created or attempted) after this time.
+    pub updated_after: Option<Timestamp>,
     pub endpoint_id: Option<String>,
     pub event_type: Option<String>,
     pub status: Option<DeliveryStatus>,

@@ -1,5 +1,6 @@
 use public_api::clock::{Clock, SystemClock};
 use public_api::domain::Scope;
+use public_api::domain::audit::AuditContext;
 use public_api::keys;
 use serde_json::json;
 
@@ -43,7 +44,9 @@ async fn revoked_and_expired_keys_stop_working() {
     let org = store.list_organizations().await.unwrap()[0].id.clone();
     let now = SystemClock.now();
     let past = now.checked_sub(jiff::SignedDuration::from_secs(1)).unwrap();
-    let expired = keys::issue(store.as_ref(), &org, "expired", Some(past), Scope::ALL.to_vec(), now).await.unwrap();
+    let request =
+        keys::KeyRequest { org_id: &org, name: "expired", expires_at: Some(past), scopes: Scope::ALL.to_vec() };
+    let expired = keys::issue(store.as_ref(), request, now, AuditContext::cli()).await.unwrap();
     app.get_as(&expired.secret, "/v1/jobs").await.expect_problem(401, "api_key_expired");
 }
 

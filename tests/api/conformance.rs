@@ -235,9 +235,22 @@ fn successes(f: &Fixture) -> BTreeMap<&'static str, Vec<Call>> {
         ("delete_endpoint", vec![(M::DELETE, format!("/v1/webhook-endpoints/{}", f.endpoint_to_delete), None)]),
         ("rotate_secret", vec![(M::POST, format!("/v1/webhook-endpoints/{ep}/rotate-secret"), None)]),
         ("test_endpoint", vec![(M::POST, format!("/v1/webhook-endpoints/{ep}/test"), None)]),
-        ("list_deliveries", vec![(M::GET, format!("/v1/webhook-deliveries?endpoint_id={ep}&status=failed"), None)]),
+        (
+            "list_deliveries",
+            vec![
+                (M::GET, format!("/v1/webhook-deliveries?endpoint_id={ep}&status=failed"), None),
+                (M::GET, "/v1/webhook-deliveries?updated_after=2026-01-01T00:00:00Z".into(), None),
+            ],
+        ),
         ("get_delivery", vec![(M::GET, format!("/v1/webhook-deliveries/{del}"), None)]),
         ("redeliver", vec![(M::POST, format!("/v1/webhook-deliveries/{del}/redeliver"), None)]),
+        (
+            "list_audit_events",
+            vec![
+                (M::GET, "/v1/audit-events?limit=2".into(), None),
+                (M::GET, format!("/v1/audit-events?object_id={ep}&action=webhook_endpoint.created"), None),
+            ],
+        ),
     ])
 }
 

@@ -3,7 +3,6 @@
 //! new key. Each test runs on either store.
 
 use std::collections::BTreeMap;
-use std::process::Command;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -14,9 +13,7 @@ use public_api::store::sealing::{self, SealingError, SealingKey};
 use serde_json::{Value, json};
 use webhook_sim::receiver::{Receiver, ReceiverConfig};
 
-use crate::support::{TestApp, TestStore, config};
-
-const BIN: &str = env!("CARGO_BIN_EXE_public-api");
+use crate::support::{TestApp, TestStore, cli, config, execute_raw};
 
 /// Everything the store holds, as bytes: the database files and key file of a data directory,
 /// or the PostgreSQL rows of every table that could hold a secret.
@@ -50,21 +47,6 @@ async fn raw_store(store: &TestStore) -> BTreeMap<String, Vec<u8>> {
 
 fn contains(store: &BTreeMap<String, Vec<u8>>, needle: &str) -> bool {
     store.values().any(|bytes| bytes.windows(needle.len()).any(|w| w == needle.as_bytes()))
-}
-
-/// Runs the `public-api` binary on the test's store.
-fn cli(store: &TestStore, args: &[&str]) -> (bool, String, String) {
-    let out = Command::new(BIN)
-        .args(store.cli_args())
-        .args(args)
-        .env_remove("PUBLIC_API_DATA_DIR")
-        .env_remove("PUBLIC_API_DATABASE_URL")
-        .env_remove("PUBLIC_API_ENCRYPTION_KEY")
-        .env_remove("PUBLIC_API_ENCRYPTION_KEY_FILE")
-        .output()
-        .expect("binary runs");
-    let text = |b: Vec<u8>| String::from_utf8_lossy(&b).into_owned();
-    (out.status.success(), text(out.stdout), text(out.stderr))
 }
 
 /// An endpoint to a verifying receiver; returns its id.
@@ -204,21 +186,6 @@ async fn rotate_key_reseals_every_secret_under_the_new_key() {
     let delivered = receiver.deliveries();
     let signatures = delivered[0].headers.iter().find(|(name, _)| name == "webhook-signature").unwrap();
     assert_eq!(signatures.1.split(' ').count(), 2, "{signatures:?}");
-}
-
-/// Runs `sql` on the test's store directly (with the server stopped).
-async fn execute_raw(store: &TestStore, sql: &str) {
-    match store.location() {
-        public_api::store::Location::DataDir(dir) => {
-            let conn = rusqlite::Connection::open(dir.join(public_api::store::sqlite::DB_FILE)).unwrap();
-            conn.execute_batch(sql).unwrap();
-        }
-        public_api::store::Location::Postgres(url) => {
-            let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls).await.unwrap();
-            tokio::spawn(connection);
-            client.batch_execute(sql).await.unwrap();
-        }
-    }
 }
 
 #[tokio::test]

@@ -5,6 +5,7 @@ use std::time::{Duration, Instant};
 
 use jiff::SignedDuration;
 use public_api::clock::{Clock, ManualClock};
+use public_api::domain::audit::AuditContext;
 use public_api::interview::OutcomeWeights;
 use serde_json::{Value, json};
 
@@ -155,7 +156,13 @@ async fn a_restarted_server_resumes_scheduled_and_abandoned_interviews() {
         let store = app.server.store();
         let org = store.list_organizations().await.unwrap()[0].id.clone();
         let later = clock.now().checked_add(SignedDuration::from_hours(10)).unwrap();
-        assert!(store.claim_interview(&org, &abandoned, "dead-process", clock.now(), later).await.unwrap().is_some());
+        assert!(
+            store
+                .claim_interview(&org, &abandoned, "dead-process", clock.now(), later, AuditContext::system())
+                .await
+                .unwrap()
+                .is_some()
+        );
     }
 
     let TestApp { server, dir, key, client, .. } = app;

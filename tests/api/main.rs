@@ -4,6 +4,7 @@
 
 mod applications;
 mod ats;
+mod audit;
 mod auth;
 mod conformance;
 mod crash;

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use jiff::{SignedDuration, Timestamp};
+use public_api::domain::audit::AuditContext;
 use public_api::domain::events::OutboxEvent;
 use public_api::domain::webhooks::{AttemptTrigger, DeliveryAttempt, DeliveryStatus};
 use public_api::store::sqlite::Access;
@@ -36,7 +37,7 @@ async fn one_delivery(test_store: &TestStore) -> (Arc<dyn Store>, String) {
         rate_limit_per_second: None,
         secret: "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw".into(),
     };
-    store.create_endpoint(ORG, endpoint, at(0)).await.expect("endpoint");
+    store.create_endpoint(ORG, endpoint, at(0), AuditContext::cli()).await.expect("endpoint");
     let event = OutboxEvent {
         id: "evt_store".into(),
         event_type: "webhook.test".into(),

@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use public_api::clock::{Clock, SystemClock};
 use public_api::domain::Scope;
+use public_api::domain::audit::AuditContext;
 use public_api::domain::ids::IdKind;
 use public_api::keys;
 use public_api::server::{ServeConfig, Server};
@@ -199,7 +200,11 @@ impl TestApp {
         let store = self.server.store();
         let now = SystemClock.now();
         let org = store.create_organization(IdKind::Organization.new_id(), "Other".into(), now).await.expect("org");
-        keys::issue(store.as_ref(), &org.id, "other", None, Scope::ALL.to_vec(), now).await.expect("key").secret
+        {
+            let request =
+                keys::KeyRequest { org_id: &org.id, name: "other", expires_at: None, scopes: Scope::ALL.to_vec() };
+            keys::issue(store.as_ref(), request, now, AuditContext::cli()).await.expect("key").secret
+        }
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -363,4 +368,34 @@ pub fn assert_verified_and_redeliveries_identical(receiver: &webhook_sim::receiv
         assert_eq!(*first, d.body_bytes(), "a redelivery carries the same bytes under the same webhook-id");
     }
     bodies.len()
+}
+
+/// Runs the `public-api` binary on the test's store.
+pub fn cli(store: &TestStore, args: &[&str]) -> (bool, String, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_public-api"))
+        .args(store.cli_args())
+        .args(args)
+        .env_remove("PUBLIC_API_DATA_DIR")
+        .env_remove("PUBLIC_API_DATABASE_URL")
+        .env_remove("PUBLIC_API_ENCRYPTION_KEY")
+        .env_remove("PUBLIC_API_ENCRYPTION_KEY_FILE")
+        .output()
+        .expect("binary runs");
+    let text = |b: Vec<u8>| String::from_utf8_lossy(&b).into_owned();
+    (out.status.success(), text(out.stdout), text(out.stderr))
+}
+
+/// Runs `sql` on the test's store directly (with the server stopped).
+pub async fn execute_raw(store: &TestStore, sql: &str) {
+    match store.location() {
+        public_api::store::Location::DataDir(dir) => {
+            let conn = rusqlite::Connection::open(dir.join(public_api::store::sqlite::DB_FILE)).unwrap();
+            conn.execute_batch(sql).unwrap();
+        }
+        public_api::store::Location::Postgres(url) => {
+            let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls).await.unwrap();
+            tokio::spawn(connection);
+            client.batch_execute(sql).await.unwrap();
+        }
+    }
 }

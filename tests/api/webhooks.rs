@@ -269,6 +269,10 @@ async fn redirects_are_not_followed_and_gone_disables_the_endpoint() {
     let ep = h.app.get(&format!("/v1/webhook-endpoints/{endpoint}")).await;
     assert_eq!(ep.expect(200)["enabled"], false);
     assert!(ep.json["disabled_reason"].as_str().unwrap().contains("410"));
+    let audit = h.app.get(&format!("/v1/audit-events?object_id={endpoint}&action=webhook_endpoint.disabled")).await;
+    let entry = &audit.expect(200)["data"][0];
+    assert_eq!(entry["actor"], json!({"type": "system"}), "the server disabled it: {entry}");
+    assert_eq!(entry["changed_fields"], json!(["enabled", "disabled_reason"]));
 
     // A disabled endpoint gets nothing new, until it is enabled again.
     h.completed_application().await;

@@ -35,6 +35,7 @@ pub(super) async fn export(client: &mut Object) -> Result<Export, StoreError> {
         events: events(&tx).await?,
         webhook_endpoints: all_records(&tx, "webhook_endpoints WHERE NOT deleted", "seq").await?,
         webhook_deliveries: webhooks::export_deliveries(&tx).await?,
+        audit_events: all_records(&tx, "audit_events", "seq").await?,
     };
     tx.commit().await.map_err(pg_error)?;
     Ok(export)

@@ -5,9 +5,10 @@ use deadpool_postgres::GenericClient;
 use jiff::Timestamp;
 
 use super::applications::{application_for_update, save_application};
-use super::outbox;
 use super::sql::{execute, query, query_opt, record};
+use super::{audit, outbox};
 use crate::domain::Application;
+use crate::domain::audit::{AuditAction, AuditContext};
 use crate::domain::results::{CallOutcome, CallResults};
 use crate::store::encoding::{from_json, from_micros, micros, to_json};
 use crate::store::rules::{self, ScheduleChange};
@@ -62,6 +63,7 @@ pub(super) async fn claim_interview(
     owner: &str,
     now: Timestamp,
     lease_until: Timestamp,
+    who: &AuditContext,
 ) -> Result<Option<InterviewTask>, StoreError> {
     let row = query_opt(
         c,
@@ -72,7 +74,10 @@ pub(super) async fn claim_interview(
         &[&org_id, &application_id, &owner, &micros(lease_until), &micros(now)],
     )
     .await?;
-    row.map(|r| interview_task(org_id.to_owned(), application_id.to_owned(), r.get(0), r.get(1), r.get(2))).transpose()
+    let Some(r) = row else { return Ok(None) };
+    let entry = who.entry(AuditAction::SandboxCompleted, application_id, rules::SANDBOX_COMPLETED_FIELDS, now);
+    audit::insert(c, org_id, &entry).await?;
+    interview_task(org_id.to_owned(), application_id.to_owned(), r.get(0), r.get(1), r.get(2)).map(Some)
 }
 
 /// Drops every interview lease (the server that held them is gone).

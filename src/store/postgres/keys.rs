@@ -4,11 +4,12 @@ use deadpool_postgres::GenericClient;
 use jiff::Timestamp;
 use tokio_postgres::Row;
 
-use super::migrations;
 use super::sql::{execute, query, query_opt};
+use super::{audit, migrations};
+use crate::domain::audit::{AuditAction, AuditContext};
 use crate::domain::{ApiKey, Organization};
 use crate::store::encoding::{from_micros, micros, opt_from_micros, scopes_column, scopes_from_column};
-use crate::store::{KeyUsage, NewApiKey, StoreError};
+use crate::store::{KeyUsage, NewApiKey, StoreError, rules};
 
 pub(super) async fn create_organization(
     c: &impl GenericClient,
@@ -54,7 +55,11 @@ fn organization_from_row(row: &Row) -> Result<Organization, StoreError> {
     Ok(Organization { id: row.get(0), name: row.get(1), created_at: from_micros(row.get(2))? })
 }
 
-pub(super) async fn create_api_key(c: &impl GenericClient, key: NewApiKey) -> Result<ApiKey, StoreError> {
+pub(super) async fn create_api_key(
+    c: &impl GenericClient,
+    key: NewApiKey,
+    who: &AuditContext,
+) -> Result<ApiKey, StoreError> {
     execute(
         c,
         "INSERT INTO api_keys (id, org_id, name, prefix, secret_hash, created_at, expires_at, scopes)
@@ -71,6 +76,8 @@ pub(super) async fn create_api_key(c: &impl GenericClient, key: NewApiKey) -> Re
         ],
     )
     .await?;
+    let entry = who.entry(AuditAction::ApiKeyCreated, &key.id, &rules::key_created_fields(&key), key.created_at);
+    audit::insert(c, &key.org_id, &entry).await?;
     Ok(key.issued())
 }
 
@@ -89,12 +96,19 @@ pub(super) async fn revoke_api_key(
     org_id: &str,
     key_id: &str,
     now: Timestamp,
+    who: &AuditContext,
 ) -> Result<Option<ApiKey>, StoreError> {
-    let sql = format!(
-        "UPDATE api_keys SET revoked_at = coalesce(revoked_at, $3) WHERE org_id = $1 AND id = $2
-         RETURNING {KEY_COLUMNS}"
-    );
-    query_opt(c, &sql, &[&org_id, &key_id, &micros(now)]).await?.as_ref().map(key_from_row).transpose()
+    let revoked = execute(
+        c,
+        "UPDATE api_keys SET revoked_at = $3 WHERE org_id = $1 AND id = $2 AND revoked_at IS NULL",
+        &[&org_id, &key_id, &micros(now)],
+    )
+    .await?;
+    if revoked == 1 {
+        audit::insert(c, org_id, &who.entry(AuditAction::ApiKeyRevoked, key_id, &["revoked_at"], now)).await?;
+    }
+    let sql = format!("SELECT {KEY_COLUMNS} FROM api_keys WHERE org_id = $1 AND id = $2");
+    query_opt(c, &sql, &[&org_id, &key_id]).await?.as_ref().map(key_from_row).transpose()
 }
 
 pub(super) async fn record_key_usage(c: &impl GenericClient, usage: Vec<KeyUsage>) -> Result<(), StoreError> {

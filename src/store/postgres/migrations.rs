@@ -184,6 +184,23 @@ pub const MIGRATIONS: &[&str] = &[
     r#"
     ALTER TABLE api_keys ADD COLUMN scopes TEXT;
     "#,
+    // 4: the audit log (who changed which key or endpoint, in the change's own transaction);
+    //    and keys that held every scope before `audit:read` existed keep holding every scope.
+    r#"
+    CREATE TABLE audit_events (
+        seq BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        id TEXT NOT NULL UNIQUE,
+        org_id TEXT NOT NULL REFERENCES organizations(id),
+        action TEXT NOT NULL,
+        object_id TEXT NOT NULL,
+        occurred_at BIGINT NOT NULL,
+        record TEXT NOT NULL
+    );
+    CREATE INDEX audit_events_by_org ON audit_events(org_id, seq);
+    CREATE INDEX audit_events_by_object ON audit_events(org_id, object_id, seq);
+    UPDATE api_keys SET scopes = scopes || ' audit:read'
+    WHERE scopes = 'jobs:read jobs:write applications:read applications:write webhooks:read webhooks:write keys:read keys:write sandbox';
+    "#,
 ];
 
 /// The schema version this build writes.

@@ -9,10 +9,11 @@
 //! The decisions themselves come from [`super::rules`], shared with the SQLite store.
 //!
 //! The SQL is split by resource, with the same files as the SQLite store (`keys`, `jobs`,
-//! `applications`, `interviews`, `outbox`, `idempotency`, `webhooks`, `export`); each [`Store`]
+//! `applications`, `interviews`, `outbox`, `idempotency`, `webhooks`, `audit`, `export`); each [`Store`]
 //! method here only takes a connection or a transaction for it.
 
 mod applications;
+mod audit;
 mod encryption;
 mod export;
 mod idempotency;
@@ -36,12 +37,14 @@ pub use self::schemas::{create_schema, drop_schema, drop_schema_blocking, url_wi
 use self::sql::{pg_error, query_opt};
 use super::sealing::{Keyring, SealingError};
 use super::webhooks::{
-    AttemptOutcome, DeliveryQuery, DeliveryTarget, DeliveryTask, EndpointPatch, NewEndpoint, WebhookStats,
+    AttemptOutcome, DeliveryQuery, DeliveryTarget, DeliveryTask, EndpointPatch, NewEndpoint, SecretRotation,
+    WebhookStats,
 };
 use super::{
-    ApplicationQuery, Export, IdempotencyBegin, IdempotencyClaim, InterviewStep, InterviewTask, JobQuery, KeyUsage,
-    NewApiKey, NewApplication, Store, StoreError, StoredResponse, Upserted,
+    ApplicationQuery, AuditQuery, Export, IdempotencyBegin, IdempotencyClaim, InterviewStep, InterviewTask, JobQuery,
+    KeyUsage, NewApiKey, NewApplication, Store, StoreError, StoredResponse, Upserted,
 };
+use crate::domain::audit::{AuditContext, AuditEvent};
 use crate::domain::events::OutboxEvent;
 use crate::domain::results::CallResults;
 use crate::domain::webhooks::{DeliveryAttempt, WebhookDelivery, WebhookEndpoint};
@@ -158,8 +161,8 @@ impl Store for PostgresStore {
         keys::get_organization(&self.client().await?, id).await
     }
 
-    async fn create_api_key(&self, key: NewApiKey) -> Result<ApiKey, StoreError> {
-        keys::create_api_key(&self.client().await?, key).await
+    async fn create_api_key(&self, key: NewApiKey, audit: AuditContext) -> Result<ApiKey, StoreError> {
+        in_transaction!(self, |tx| keys::create_api_key(&tx, key, &audit).await?)
     }
 
     async fn list_api_keys(&self, org_id: &str) -> Result<Vec<ApiKey>, StoreError> {
@@ -170,8 +173,14 @@ impl Store for PostgresStore {
         keys::find_api_key(&self.client().await?, secret_hash).await
     }
 
-    async fn revoke_api_key(&self, org_id: &str, key_id: &str, now: Timestamp) -> Result<Option<ApiKey>, StoreError> {
-        keys::revoke_api_key(&self.client().await?, org_id, key_id, now).await
+    async fn revoke_api_key(
+        &self,
+        org_id: &str,
+        key_id: &str,
+        now: Timestamp,
+        audit: AuditContext,
+    ) -> Result<Option<ApiKey>, StoreError> {
+        in_transaction!(self, |tx| keys::revoke_api_key(&tx, org_id, key_id, now, &audit).await?)
     }
 
     async fn record_key_usage(&self, usage: Vec<KeyUsage>) -> Result<(), StoreError> {
@@ -261,8 +270,11 @@ impl Store for PostgresStore {
         owner: &str,
         now: Timestamp,
         lease_until: Timestamp,
+        audit: AuditContext,
     ) -> Result<Option<InterviewTask>, StoreError> {
-        interviews::claim_interview(&self.client().await?, org_id, application_id, owner, now, lease_until).await
+        in_transaction!(self, |tx| {
+            interviews::claim_interview(&tx, org_id, application_id, owner, now, lease_until, &audit).await?
+        })
     }
 
     async fn release_leases(&self) -> Result<(), StoreError> {
@@ -321,9 +333,9 @@ impl Store for PostgresStore {
         org_id: &str,
         new: NewEndpoint,
         now: Timestamp,
+        audit: AuditContext,
     ) -> Result<WebhookEndpoint, StoreError> {
-        let client = self.client().await?;
-        webhooks::create_endpoint(&client, &self.keyring, org_id, new, now).await
+        in_transaction!(self, |tx| webhooks::create_endpoint(&tx, &self.keyring, org_id, new, now, &audit).await?)
     }
 
     async fn list_endpoints(&self, org_id: &str) -> Result<Vec<WebhookEndpoint>, StoreError> {
@@ -342,25 +354,31 @@ impl Store for PostgresStore {
         endpoint_id: &str,
         patch: EndpointPatch,
         now: Timestamp,
+        audit: AuditContext,
     ) -> Result<Option<WebhookEndpoint>, StoreError> {
-        in_transaction!(self, |tx| webhooks::update_endpoint(&tx, org_id, endpoint_id, patch, now).await?)
+        in_transaction!(self, |tx| webhooks::update_endpoint(&tx, org_id, endpoint_id, patch, now, &audit).await?)
     }
 
-    async fn delete_endpoint(&self, org_id: &str, endpoint_id: &str, now: Timestamp) -> Result<bool, StoreError> {
-        in_transaction!(self, |tx| webhooks::delete_endpoint(&tx, org_id, endpoint_id, now).await?)
+    async fn delete_endpoint(
+        &self,
+        org_id: &str,
+        endpoint_id: &str,
+        now: Timestamp,
+        audit: AuditContext,
+    ) -> Result<bool, StoreError> {
+        in_transaction!(self, |tx| webhooks::delete_endpoint(&tx, org_id, endpoint_id, now, &audit).await?)
     }
 
     async fn rotate_endpoint_secret(
         &self,
         org_id: &str,
         endpoint_id: &str,
-        new_secret: String,
-        previous_expires_at: Timestamp,
+        rotation: SecretRotation,
         now: Timestamp,
+        audit: AuditContext,
     ) -> Result<Option<WebhookEndpoint>, StoreError> {
         in_transaction!(self, |tx| {
-            webhooks::rotate_secret(&tx, &self.keyring, org_id, endpoint_id, new_secret, previous_expires_at, now)
-                .await?
+            webhooks::rotate_secret(&tx, &self.keyring, org_id, endpoint_id, rotation, now, &audit).await?
         })
     }
 
@@ -452,6 +470,10 @@ impl Store for PostgresStore {
 
     async fn export(&self) -> Result<Export, StoreError> {
         export::export(&mut self.client().await?).await
+    }
+
+    async fn list_audit_events(&self, org_id: &str, query: AuditQuery) -> Result<Page<AuditEvent>, StoreError> {
+        audit::list(&self.client().await?, org_id, query).await
     }
 
     async fn rotate_encryption_key(&self, new_key_id: &str) -> Result<usize, StoreError> {

@@ -5,8 +5,9 @@ use jiff::{SignedDuration, Timestamp};
 use tokio_postgres::Row;
 
 use super::sql::{execute, pg_error, query, query_opt, record};
-use super::{encryption, outbox};
+use super::{audit, encryption, outbox};
 use crate::domain::Page;
+use crate::domain::audit::{AuditAction, AuditContext};
 use crate::domain::events::OutboxEvent;
 use crate::domain::ids::IdKind;
 use crate::domain::webhooks::{DeliveryAttempt, DeliveryStatus, WebhookDelivery, WebhookEndpoint};
@@ -14,7 +15,8 @@ use crate::store::encoding::{self, DeliveryRow, from_json, from_micros, micros, 
 use crate::store::rules;
 use crate::store::sealing::{self, Keyring};
 use crate::store::webhooks::{
-    AttemptOutcome, DeliveryQuery, DeliveryTarget, DeliveryTask, EndpointPatch, NewEndpoint, WebhookStats,
+    AttemptOutcome, DeliveryQuery, DeliveryTarget, DeliveryTask, EndpointPatch, NewEndpoint, SecretRotation,
+    WebhookStats,
 };
 use crate::store::{ExportedDelivery, StoreError};
 
@@ -24,6 +26,7 @@ pub(super) async fn create_endpoint(
     org_id: &str,
     new: NewEndpoint,
     now: Timestamp,
+    who: &AuditContext,
 ) -> Result<WebhookEndpoint, StoreError> {
     let (endpoint, secrets) = rules::new_endpoint(new, now);
     let key_id = encryption::current_key_id(c, keyring).await?;
@@ -34,6 +37,8 @@ pub(super) async fn create_endpoint(
         &[&endpoint.id, &org_id, &endpoint.enabled, &secrets, &to_json(&endpoint)?],
     )
     .await?;
+    let fields = rules::endpoint_created_fields(&endpoint);
+    audit::insert(c, org_id, &who.entry(AuditAction::EndpointCreated, &endpoint.id, &fields, now)).await?;
     Ok(endpoint)
 }
 
@@ -75,13 +80,16 @@ pub(super) async fn update_endpoint(
     id: &str,
     patch: EndpointPatch,
     now: Timestamp,
+    who: &AuditContext,
 ) -> Result<Option<WebhookEndpoint>, StoreError> {
     let Some(mut e) = get_endpoint(c, org_id, id, true).await? else { return Ok(None) };
-    if rules::patch_endpoint(&mut e, patch, now) {
+    let change = rules::patch_endpoint(&mut e, patch, now);
+    if change.reenabled() {
         // Re-enabling forgives past failures.
         execute(c, "UPDATE webhook_endpoints SET failing_since = NULL WHERE id = $1", &[&e.id]).await?;
     }
     save_endpoint(c, &e).await?;
+    audit::insert(c, org_id, &who.entry(change.action, id, &change.changed, now)).await?;
     Ok(Some(e))
 }
 
@@ -91,6 +99,7 @@ pub(super) async fn delete_endpoint(
     org_id: &str,
     id: &str,
     now: Timestamp,
+    who: &AuditContext,
 ) -> Result<bool, StoreError> {
     let changed = execute(
         c,
@@ -106,6 +115,7 @@ pub(super) async fn delete_endpoint(
             &[&id, &micros(now)],
         )
         .await?;
+        audit::insert(c, org_id, &who.entry(AuditAction::EndpointDeleted, id, &[], now)).await?;
     }
     Ok(changed == 1)
 }
@@ -115,20 +125,22 @@ pub(super) async fn rotate_secret(
     keyring: &Keyring,
     org_id: &str,
     id: &str,
-    new_secret: String,
-    previous_expires_at: Timestamp,
+    rotation: SecretRotation,
     now: Timestamp,
+    who: &AuditContext,
 ) -> Result<Option<WebhookEndpoint>, StoreError> {
     let Some(mut e) = get_endpoint(c, org_id, id, true).await? else { return Ok(None) };
     let stored = query_opt(c, "SELECT secrets FROM webhook_endpoints WHERE id = $1", &[&id])
         .await?
         .ok_or_else(|| StoreError::Internal(format!("endpoint {id} has no secrets")))?;
     let stored = sealing::decode_secrets(keyring, id, stored.get::<_, &str>(0))?;
-    let secrets = rules::rotate_secret(&mut e, stored, new_secret, previous_expires_at, now);
+    let secrets = rules::rotate_secret(&mut e, stored, rotation.new_secret, rotation.previous_expires_at, now);
     let key_id = encryption::current_key_id(c, keyring).await?;
     let secrets = sealing::encode_secrets(keyring, &key_id, id, secrets)?;
     execute(c, "UPDATE webhook_endpoints SET secrets = $2 WHERE id = $1", &[&id, &secrets]).await?;
     save_endpoint(c, &e).await?;
+    let entry = who.entry(AuditAction::EndpointSecretRotated, id, rules::SECRET_ROTATED_FIELDS, now);
+    audit::insert(c, org_id, &entry).await?;
     Ok(Some(e))
 }
 
@@ -156,11 +168,15 @@ pub(super) async fn disable_endpoint(
     reason: String,
     now: Timestamp,
 ) -> Result<(), StoreError> {
-    let e: Option<WebhookEndpoint> =
-        record(c, "SELECT record FROM webhook_endpoints WHERE id = $1 FOR UPDATE", &[&endpoint_id]).await?;
-    let Some(mut e) = e else { return Ok(()) };
+    let row =
+        query_opt(c, "SELECT org_id, record FROM webhook_endpoints WHERE id = $1 FOR UPDATE", &[&endpoint_id]).await?;
+    let Some(row) = row else { return Ok(()) };
+    let (org_id, mut e): (&str, WebhookEndpoint) = (row.get(0), from_json(row.get::<_, &str>(1))?);
     if rules::disable(&mut e, reason, now) {
         save_endpoint(c, &e).await?;
+        let entry =
+            AuditContext::system().entry(AuditAction::EndpointDisabled, endpoint_id, rules::DISABLED_FIELDS, now);
+        audit::insert(c, org_id, &entry).await?;
     }
     Ok(())
 }
@@ -405,6 +421,7 @@ pub(super) async fn list_deliveries(
         "SELECT {DELIVERY_COLUMNS} FROM webhook_deliveries
          WHERE org_id = $1 AND seq > $2 AND ($3::text IS NULL OR endpoint_id = $3)
            AND ($4::text IS NULL OR event_type = $4) AND ($5::text IS NULL OR status = $5)
+           AND ($7::bigint IS NULL OR updated_at > $7)
          ORDER BY seq LIMIT $6"
     );
     let rows = query(
@@ -417,6 +434,7 @@ pub(super) async fn list_deliveries(
             &q.event_type,
             &q.status.map(|s| s.as_str()),
             &(i64::from(q.limit) + 1),
+            &q.updated_after.map(micros),
         ],
     )
     .await?;

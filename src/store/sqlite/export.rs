@@ -24,6 +24,7 @@ pub(super) fn export(conn: &Connection) -> Result<Export, StoreError> {
         events: events(conn)?,
         webhook_endpoints: all_records(conn, "webhook_endpoints WHERE deleted = 0", "seq")?,
         webhook_deliveries: webhooks::export_deliveries(conn)?,
+        audit_events: all_records(conn, "audit_events", "seq")?,
     })
 }
 

@@ -5,9 +5,10 @@ use jiff::Timestamp;
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::applications::{application_for_update, save_application};
-use super::outbox;
 use super::sql::one;
+use super::{audit, outbox};
 use crate::domain::Application;
+use crate::domain::audit::{AuditAction, AuditContext};
 use crate::domain::results::{CallOutcome, CallResults};
 use crate::store::encoding::{from_json, from_micros, micros, to_json};
 use crate::store::rules::{self, ScheduleChange};
@@ -62,6 +63,7 @@ pub(super) fn claim_interview(
     owner: &str,
     now: Timestamp,
     lease_until: Timestamp,
+    who: &AuditContext,
 ) -> Result<Option<InterviewTask>, StoreError> {
     let row = conn
         .query_row(
@@ -73,10 +75,10 @@ pub(super) fn claim_interview(
             |r| Ok((r.get(0)?, r.get::<_, String>(1)?, r.get(2)?)),
         )
         .optional()?;
-    row.map(|(attempts, outcomes, due_at)| {
-        interview_task(org_id.to_owned(), application_id.to_owned(), attempts, &outcomes, due_at)
-    })
-    .transpose()
+    let Some((attempts, outcomes, due_at)) = row else { return Ok(None) };
+    let entry = who.entry(AuditAction::SandboxCompleted, application_id, rules::SANDBOX_COMPLETED_FIELDS, now);
+    audit::insert(conn, org_id, &entry)?;
+    interview_task(org_id.to_owned(), application_id.to_owned(), attempts, &outcomes, due_at).map(Some)
 }
 
 /// Drops every interview lease (the server that held them is gone).

@@ -3,9 +3,11 @@
 use jiff::Timestamp;
 use rusqlite::{Connection, OptionalExtension, params};
 
+use super::audit;
+use crate::domain::audit::{AuditAction, AuditContext};
 use crate::domain::{ApiKey, Organization};
 use crate::store::encoding::{from_micros, micros, opt_from_micros, scopes_column, scopes_from_column};
-use crate::store::{KeyUsage, NewApiKey, StoreError};
+use crate::store::{KeyUsage, NewApiKey, StoreError, rules};
 
 pub(super) fn create_organization(
     conn: &Connection,
@@ -56,7 +58,7 @@ fn finish_organization((id, name, created): (String, String, i64)) -> Result<Org
     Ok(Organization { id, name, created_at: from_micros(created)? })
 }
 
-pub(super) fn create_api_key(conn: &Connection, key: NewApiKey) -> Result<ApiKey, StoreError> {
+pub(super) fn create_api_key(conn: &Connection, key: NewApiKey, who: &AuditContext) -> Result<ApiKey, StoreError> {
     conn.execute(
         "INSERT INTO api_keys (id, org_id, name, prefix, secret_hash, created_at, expires_at, scopes)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
@@ -71,6 +73,8 @@ pub(super) fn create_api_key(conn: &Connection, key: NewApiKey) -> Result<ApiKey
             scopes_column(&key.scopes)
         ],
     )?;
+    let entry = who.entry(AuditAction::ApiKeyCreated, &key.id, &rules::key_created_fields(&key), key.created_at);
+    audit::insert(conn, &key.org_id, &entry)?;
     Ok(key.issued())
 }
 
@@ -87,11 +91,15 @@ pub(super) fn revoke_api_key(
     org_id: &str,
     key_id: &str,
     now: Timestamp,
+    who: &AuditContext,
 ) -> Result<Option<ApiKey>, StoreError> {
-    conn.execute(
-        "UPDATE api_keys SET revoked_at = coalesce(revoked_at, ?3) WHERE org_id = ?1 AND id = ?2",
+    let revoked = conn.execute(
+        "UPDATE api_keys SET revoked_at = ?3 WHERE org_id = ?1 AND id = ?2 AND revoked_at IS NULL",
         params![org_id, key_id, micros(now)],
     )?;
+    if revoked == 1 {
+        audit::insert(conn, org_id, &who.entry(AuditAction::ApiKeyRevoked, key_id, &["revoked_at"], now))?;
+    }
     let sql = format!("SELECT {KEY_COLUMNS} FROM api_keys WHERE org_id = ?1 AND id = ?2");
     Ok(query_keys(conn, &sql, params![org_id, key_id])?.pop())
 }

@@ -3,10 +3,11 @@
 //! `engine` owns connections, the group-committing writer thread and the server lock, and
 //! `cache` the job and API key caches in front of reads. The SQL is split by resource, with the
 //! same files as the PostgreSQL store (`keys`, `jobs`, `applications`, `interviews`, `outbox`,
-//! `idempotency`, `webhooks`, `export`); each [`Store`] method here only picks the reader or
+//! `idempotency`, `webhooks`, `audit`, `export`); each [`Store`] method here only picks the reader or
 //! the writer thread for it, and keeps the caches in step.
 
 mod applications;
+mod audit;
 mod cache;
 mod encryption;
 mod engine;
@@ -30,12 +31,14 @@ use self::cache::{JobCache, KeyCache};
 use self::engine::Engine;
 use super::sealing::Keyring;
 use super::webhooks::{
-    AttemptOutcome, DeliveryQuery, DeliveryTarget, DeliveryTask, EndpointPatch, NewEndpoint, WebhookStats,
+    AttemptOutcome, DeliveryQuery, DeliveryTarget, DeliveryTask, EndpointPatch, NewEndpoint, SecretRotation,
+    WebhookStats,
 };
 use super::{
-    ApplicationQuery, Export, IdempotencyBegin, IdempotencyClaim, InterviewStep, InterviewTask, JobQuery, KeyUsage,
-    NewApiKey, NewApplication, Store, StoreError, StoredResponse, Upserted,
+    ApplicationQuery, AuditQuery, Export, IdempotencyBegin, IdempotencyClaim, InterviewStep, InterviewTask, JobQuery,
+    KeyUsage, NewApiKey, NewApplication, Store, StoreError, StoredResponse, Upserted,
 };
+use crate::domain::audit::{AuditContext, AuditEvent};
 use crate::domain::events::OutboxEvent;
 use crate::domain::results::CallResults;
 use crate::domain::webhooks::{DeliveryAttempt, WebhookDelivery, WebhookEndpoint};
@@ -133,9 +136,9 @@ impl Store for SqliteStore {
         self.engine.read(move |conn| keys::get_organization(conn, &id)).await
     }
 
-    async fn create_api_key(&self, key: NewApiKey) -> Result<ApiKey, StoreError> {
+    async fn create_api_key(&self, key: NewApiKey, audit: AuditContext) -> Result<ApiKey, StoreError> {
         let keys = Arc::clone(&self.keys);
-        self.engine.write_then(move |conn| keys::create_api_key(conn, key), move |_| keys.advance()).await
+        self.engine.write_then(move |conn| keys::create_api_key(conn, key, &audit), move |_| keys.advance()).await
     }
 
     async fn list_api_keys(&self, org_id: &str) -> Result<Vec<ApiKey>, StoreError> {
@@ -156,11 +159,17 @@ impl Store for SqliteStore {
         Ok(found)
     }
 
-    async fn revoke_api_key(&self, org_id: &str, key_id: &str, now: Timestamp) -> Result<Option<ApiKey>, StoreError> {
+    async fn revoke_api_key(
+        &self,
+        org_id: &str,
+        key_id: &str,
+        now: Timestamp,
+        audit: AuditContext,
+    ) -> Result<Option<ApiKey>, StoreError> {
         let (org_id, key_id) = (org_id.to_owned(), key_id.to_owned());
         let keys = Arc::clone(&self.keys);
         self.engine
-            .write_then(move |conn| keys::revoke_api_key(conn, &org_id, &key_id, now), move |_| keys.advance())
+            .write_then(move |conn| keys::revoke_api_key(conn, &org_id, &key_id, now, &audit), move |_| keys.advance())
             .await
     }
 
@@ -289,9 +298,12 @@ impl Store for SqliteStore {
         owner: &str,
         now: Timestamp,
         lease_until: Timestamp,
+        audit: AuditContext,
     ) -> Result<Option<InterviewTask>, StoreError> {
         let (org_id, id, owner) = (org_id.to_owned(), application_id.to_owned(), owner.to_owned());
-        self.engine.write(move |conn| interviews::claim_interview(conn, &org_id, &id, &owner, now, lease_until)).await
+        self.engine
+            .write(move |conn| interviews::claim_interview(conn, &org_id, &id, &owner, now, lease_until, &audit))
+            .await
     }
 
     async fn release_leases(&self) -> Result<(), StoreError> {
@@ -360,9 +372,10 @@ impl Store for SqliteStore {
         org_id: &str,
         new: NewEndpoint,
         now: Timestamp,
+        audit: AuditContext,
     ) -> Result<WebhookEndpoint, StoreError> {
         let (org_id, keyring) = (org_id.to_owned(), Arc::clone(&self.keyring));
-        self.engine.write(move |conn| webhooks::create_endpoint(conn, &keyring, &org_id, new, now)).await
+        self.engine.write(move |conn| webhooks::create_endpoint(conn, &keyring, &org_id, new, now, &audit)).await
     }
 
     async fn list_endpoints(&self, org_id: &str) -> Result<Vec<WebhookEndpoint>, StoreError> {
@@ -381,29 +394,34 @@ impl Store for SqliteStore {
         endpoint_id: &str,
         patch: EndpointPatch,
         now: Timestamp,
+        audit: AuditContext,
     ) -> Result<Option<WebhookEndpoint>, StoreError> {
         let (org_id, id) = (org_id.to_owned(), endpoint_id.to_owned());
-        self.engine.write(move |conn| webhooks::update_endpoint(conn, &org_id, &id, patch, now)).await
+        self.engine.write(move |conn| webhooks::update_endpoint(conn, &org_id, &id, patch, now, &audit)).await
     }
 
-    async fn delete_endpoint(&self, org_id: &str, endpoint_id: &str, now: Timestamp) -> Result<bool, StoreError> {
+    async fn delete_endpoint(
+        &self,
+        org_id: &str,
+        endpoint_id: &str,
+        now: Timestamp,
+        audit: AuditContext,
+    ) -> Result<bool, StoreError> {
         let (org_id, id) = (org_id.to_owned(), endpoint_id.to_owned());
-        self.engine.write(move |conn| webhooks::delete_endpoint(conn, &org_id, &id, now)).await
+        self.engine.write(move |conn| webhooks::delete_endpoint(conn, &org_id, &id, now, &audit)).await
     }
 
     async fn rotate_endpoint_secret(
         &self,
         org_id: &str,
         endpoint_id: &str,
-        new_secret: String,
-        previous_expires_at: Timestamp,
+        rotation: SecretRotation,
         now: Timestamp,
+        audit: AuditContext,
     ) -> Result<Option<WebhookEndpoint>, StoreError> {
         let (org_id, id, keyring) = (org_id.to_owned(), endpoint_id.to_owned(), Arc::clone(&self.keyring));
         self.engine
-            .write(move |conn| {
-                webhooks::rotate_secret(conn, &keyring, &org_id, &id, new_secret, previous_expires_at, now)
-            })
+            .write(move |conn| webhooks::rotate_secret(conn, &keyring, &org_id, &id, rotation, now, &audit))
             .await
     }
 
@@ -499,6 +517,11 @@ impl Store for SqliteStore {
 
     async fn export(&self) -> Result<Export, StoreError> {
         self.engine.scan(export::export).await
+    }
+
+    async fn list_audit_events(&self, org_id: &str, query: AuditQuery) -> Result<Page<AuditEvent>, StoreError> {
+        let org_id = org_id.to_owned();
+        self.engine.read(move |conn| audit::list(conn, &org_id, query)).await
     }
 
     async fn rotate_encryption_key(&self, new_key_id: &str) -> Result<usize, StoreError> {

@@ -4,8 +4,9 @@ use jiff::{SignedDuration, Timestamp};
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::sql::one;
-use super::{encryption, outbox};
+use super::{audit, encryption, outbox};
 use crate::domain::Page;
+use crate::domain::audit::{AuditAction, AuditContext};
 use crate::domain::events::OutboxEvent;
 use crate::domain::ids::IdKind;
 use crate::domain::webhooks::{DeliveryAttempt, DeliveryStatus, WebhookDelivery, WebhookEndpoint};
@@ -13,7 +14,8 @@ use crate::store::encoding::{self, DeliveryRow, from_json, from_micros, micros, 
 use crate::store::rules;
 use crate::store::sealing::{self, Keyring};
 use crate::store::webhooks::{
-    AttemptOutcome, DeliveryQuery, DeliveryTarget, DeliveryTask, EndpointPatch, NewEndpoint, WebhookStats,
+    AttemptOutcome, DeliveryQuery, DeliveryTarget, DeliveryTask, EndpointPatch, NewEndpoint, SecretRotation,
+    WebhookStats,
 };
 use crate::store::{ExportedDelivery, StoreError};
 
@@ -23,6 +25,7 @@ pub(super) fn create_endpoint(
     org_id: &str,
     new: NewEndpoint,
     now: Timestamp,
+    who: &AuditContext,
 ) -> Result<WebhookEndpoint, StoreError> {
     let (endpoint, secrets) = rules::new_endpoint(new, now);
     let key_id = encryption::current_key_id(conn, keyring)?;
@@ -31,6 +34,8 @@ pub(super) fn create_endpoint(
         "INSERT INTO webhook_endpoints (id, org_id, enabled, secrets, record) VALUES (?1, ?2, ?3, ?4, ?5)",
         params![endpoint.id, org_id, endpoint.enabled, secrets, to_json(&endpoint)?],
     )?;
+    let fields = rules::endpoint_created_fields(&endpoint);
+    audit::insert(conn, org_id, &who.entry(AuditAction::EndpointCreated, &endpoint.id, &fields, now))?;
     Ok(endpoint)
 }
 
@@ -60,18 +65,27 @@ pub(super) fn update_endpoint(
     id: &str,
     patch: EndpointPatch,
     now: Timestamp,
+    who: &AuditContext,
 ) -> Result<Option<WebhookEndpoint>, StoreError> {
     let Some(mut e) = get_endpoint(conn, org_id, id)? else { return Ok(None) };
-    if rules::patch_endpoint(&mut e, patch, now) {
+    let change = rules::patch_endpoint(&mut e, patch, now);
+    if change.reenabled() {
         // Re-enabling forgives past failures.
         conn.execute("UPDATE webhook_endpoints SET failing_since = NULL WHERE id = ?1", [&e.id])?;
     }
     save_endpoint(conn, &e)?;
+    audit::insert(conn, org_id, &who.entry(change.action, id, &change.changed, now))?;
     Ok(Some(e))
 }
 
 /// Deletes an endpoint (it stays in the delivery log) and fails its pending deliveries.
-pub(super) fn delete_endpoint(conn: &Connection, org_id: &str, id: &str, now: Timestamp) -> Result<bool, StoreError> {
+pub(super) fn delete_endpoint(
+    conn: &Connection,
+    org_id: &str,
+    id: &str,
+    now: Timestamp,
+    who: &AuditContext,
+) -> Result<bool, StoreError> {
     let changed = conn.execute(
         "UPDATE webhook_endpoints SET deleted = 1, enabled = 0 WHERE org_id = ?1 AND id = ?2 AND deleted = 0",
         params![org_id, id],
@@ -82,6 +96,7 @@ pub(super) fn delete_endpoint(conn: &Connection, org_id: &str, id: &str, now: Ti
              WHERE endpoint_id = ?1 AND status = 'pending'",
             params![id, micros(now)],
         )?;
+        audit::insert(conn, org_id, &who.entry(AuditAction::EndpointDeleted, id, &[], now))?;
     }
     Ok(changed == 1)
 }
@@ -91,18 +106,19 @@ pub(super) fn rotate_secret(
     keyring: &Keyring,
     org_id: &str,
     id: &str,
-    new_secret: String,
-    previous_expires_at: Timestamp,
+    rotation: SecretRotation,
     now: Timestamp,
+    who: &AuditContext,
 ) -> Result<Option<WebhookEndpoint>, StoreError> {
     let Some(mut e) = get_endpoint(conn, org_id, id)? else { return Ok(None) };
     let stored: String =
         conn.prepare_cached("SELECT secrets FROM webhook_endpoints WHERE id = ?1")?.query_row([id], |r| r.get(0))?;
     let stored = sealing::decode_secrets(keyring, id, &stored)?;
-    let secrets = rules::rotate_secret(&mut e, stored, new_secret, previous_expires_at, now);
+    let secrets = rules::rotate_secret(&mut e, stored, rotation.new_secret, rotation.previous_expires_at, now);
     let secrets = sealing::encode_secrets(keyring, &encryption::current_key_id(conn, keyring)?, id, secrets)?;
     conn.execute("UPDATE webhook_endpoints SET secrets = ?2 WHERE id = ?1", params![id, secrets])?;
     save_endpoint(conn, &e)?;
+    audit::insert(conn, org_id, &who.entry(AuditAction::EndpointSecretRotated, id, rules::SECRET_ROTATED_FIELDS, now))?;
     Ok(Some(e))
 }
 
@@ -128,14 +144,17 @@ pub(super) fn disable_endpoint(
     reason: String,
     now: Timestamp,
 ) -> Result<(), StoreError> {
-    let record: Option<String> = conn
-        .prepare_cached("SELECT record FROM webhook_endpoints WHERE id = ?1")?
-        .query_row([endpoint_id], |r| r.get(0))
+    let row: Option<(String, String)> = conn
+        .prepare_cached("SELECT org_id, record FROM webhook_endpoints WHERE id = ?1")?
+        .query_row([endpoint_id], |r| Ok((r.get(0)?, r.get(1)?)))
         .optional()?;
-    let Some(record) = record else { return Ok(()) };
+    let Some((org_id, record)) = row else { return Ok(()) };
     let mut e: WebhookEndpoint = from_json(&record)?;
     if rules::disable(&mut e, reason, now) {
         save_endpoint(conn, &e)?;
+        let entry =
+            AuditContext::system().entry(AuditAction::EndpointDisabled, endpoint_id, rules::DISABLED_FIELDS, now);
+        audit::insert(conn, &org_id, &entry)?;
     }
     Ok(())
 }
@@ -371,7 +390,8 @@ pub(super) fn list_deliveries(
 ) -> Result<Page<WebhookDelivery>, StoreError> {
     let mut stmt = conn.prepare_cached(&format!(
         "{DELIVERY_SELECT} WHERE org_id = ?1 AND seq > ?2 AND (?3 IS NULL OR endpoint_id = ?3)
-         AND (?4 IS NULL OR event_type = ?4) AND (?5 IS NULL OR status = ?5) ORDER BY seq LIMIT ?6"
+         AND (?4 IS NULL OR event_type = ?4) AND (?5 IS NULL OR status = ?5) AND (?7 IS NULL OR updated_at > ?7)
+         ORDER BY seq LIMIT ?6"
     ))?;
     let rows = stmt.query_map(
         params![
@@ -380,7 +400,8 @@ pub(super) fn list_deliveries(
             q.endpoint_id,
             q.event_type,
             q.status.map(|s| s.as_str()),
-            q.limit + 1
+            q.limit + 1,
+            q.updated_after.map(micros)
         ],
         delivery_from_row,
     )?;

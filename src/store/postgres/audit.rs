@@ -1,0 +1,34 @@
+//! SQL for the audit log: one row per change to a key or an endpoint (and per forced sandbox
+//! interview), inserted by the resource file that makes the change, in its transaction.
+
+use deadpool_postgres::GenericClient;
+
+use super::sql::{self, execute};
+use crate::domain::Page;
+use crate::domain::audit::AuditEvent;
+use crate::store::encoding::{micros, to_json};
+use crate::store::{AuditQuery, StoreError};
+
+/// Writes one entry; the caller's transaction makes it part of the change.
+pub(super) async fn insert(c: &impl GenericClient, org_id: &str, entry: &AuditEvent) -> Result<(), StoreError> {
+    execute(
+        c,
+        "INSERT INTO audit_events (id, org_id, action, object_id, occurred_at, record) VALUES ($1, $2, $3, $4, $5, $6)",
+        &[&entry.id, &org_id, &entry.action.as_str(), &entry.object_id, &micros(entry.occurred_at), &to_json(entry)?],
+    )
+    .await
+    .map(|_| ())
+}
+
+pub(super) async fn list(c: &impl GenericClient, org_id: &str, q: AuditQuery) -> Result<Page<AuditEvent>, StoreError> {
+    let after = q.after.map_or(0, |c| c.after_seq);
+    let action = q.action.map(|a| a.as_str());
+    sql::page(
+        c,
+        "SELECT seq, record FROM audit_events WHERE org_id = $1 AND seq > $2
+         AND ($3::text IS NULL OR object_id = $3) AND ($4::text IS NULL OR action = $4) ORDER BY seq LIMIT $5",
+        &[&org_id, &after, &q.object_id, &action, &(i64::from(q.limit) + 1)],
+        q.limit,
+    )
+    .await
+}
