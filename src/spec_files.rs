@@ -49,6 +49,7 @@ pub fn event_schemas() -> Vec<(&'static str, serde_json::Value)> {
                 format!("https://public-api.invalid/spec/webhooks/{event_type}.schema.json").into(),
             );
         }
+        open_enums(&mut schema);
         schema
     }
     vec![
@@ -60,6 +61,28 @@ pub fn event_schemas() -> Vec<(&'static str, serde_json::Value)> {
         ),
         (WebhookTestEvent::TYPE, schema_of::<WebhookTestEvent>(WebhookTestEvent::TYPE)),
     ]
+}
+
+/// Enums of event payloads that may gain values without a new major version. A receiver must
+/// accept a value it does not know (and may treat it as "other"); the schemas say so and allow it.
+pub const OPEN_ENUMS: &[&str] = &["ApplicationStatus", "CallOutcome"];
+
+/// Rewrites each open enum of an event schema as "one of the known values, or any other string",
+/// marked `x-open-enum`, so that a payload with a newer value is still valid.
+fn open_enums(schema: &mut serde_json::Value) {
+    for name in OPEN_ENUMS {
+        let Some(def) = schema.pointer_mut(&format!("/$defs/{name}")) else { continue };
+        let mut known = def.take();
+        let description = known.as_object_mut().and_then(|o| o.remove("description"));
+        *def = serde_json::json!({
+            "description": description,
+            "x-open-enum": true,
+            "anyOf": [
+                known,
+                {"type": "string", "description": "A value added after this schema was published."}
+            ]
+        });
+    }
 }
 
 /// Compares generated files with those under `root`; returns a line per difference.

@@ -8,7 +8,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
-use webhook_sim::check::{CheckConfig, Report};
+use webhook_sim::check::{CheckConfig, Group, Report};
 use webhook_sim::receiver::{Chaos, Receiver, ReceiverConfig, Reply, Rule, Script};
 use webhook_sim::{Verdict, example, sign, validate, verify};
 
@@ -110,9 +110,16 @@ struct CheckArgs {
     /// The secret the receiver verifies with.
     #[arg(long, env = "WEBHOOK_SECRET")]
     secret: String,
-    /// Seconds the receiver may take to answer one request.
+    /// Seconds the receiver may take to answer one request (the server gives up after 15).
     #[arg(long, default_value_t = 15.0)]
     timeout: f64,
+    /// Fail the burst case when any of its answers takes longer than this (tighter than
+    /// --timeout).
+    #[arg(long)]
+    latency_budget_ms: Option<u64>,
+    /// Run only the cases of this group; repeat or separate with commas for several.
+    #[arg(long, value_enum, value_delimiter = ',')]
+    only: Vec<Group>,
     /// Write the report as JSON here.
     #[arg(long)]
     json: Option<PathBuf>,
@@ -183,8 +190,10 @@ async fn check(args: CheckArgs) -> Result<bool, String> {
     if !(args.timeout > 0.0 && args.timeout.is_finite()) {
         return Err("--timeout must be a positive number of seconds".into());
     }
-    let config = CheckConfig { url: args.url, secret: args.secret, timeout: Duration::from_secs_f64(args.timeout) };
-    let bar = indicatif::ProgressBar::new(webhook_sim::check::case_ids().len() as u64);
+    let mut config = CheckConfig::new(args.url, args.secret, Duration::from_secs_f64(args.timeout));
+    config.latency_budget = args.latency_budget_ms.map(Duration::from_millis);
+    config.only = args.only;
+    let bar = indicatif::ProgressBar::new(config.case_count() as u64);
     bar.set_style(
         indicatif::ProgressStyle::with_template("{spinner} [{bar:30}] {pos}/{len} {msg}")
             .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),

@@ -32,7 +32,28 @@ pub fn apply(doc: &mut Value) {
     name_union_arms(doc, "CallResults", "outcome");
     name_union_arms(doc, "ResumeContent", "kind");
     drop_unused(doc, &["ResumeFile"]);
+    optional_bodies(doc);
     super::examples::add(doc);
+}
+
+/// utoipa writes an optional body (`request_body = Option<T>`) as "`T` or JSON `null`"; the body
+/// is optional because it may be left out (`required` is false), and a `null` body is refused
+/// like any body that is not an object, so the schema is `T` alone.
+fn optional_bodies(doc: &mut Value) {
+    let Some(paths) = doc["paths"].as_object_mut() else { return };
+    for op in paths.values_mut().filter_map(Value::as_object_mut).flat_map(|item| item.values_mut()) {
+        let Some(body) = op.get_mut("requestBody") else { continue };
+        if body.get("required").is_some_and(|r| r == true) {
+            continue;
+        }
+        let Some(schema) = body.pointer_mut("/content/application~1json/schema") else { continue };
+        let arms = schema["oneOf"].as_array().cloned().unwrap_or_default();
+        if let [reference, null] = arms.as_slice()
+            && null == &json!({"type": "null"})
+        {
+            *schema = reference.clone();
+        }
+    }
 }
 
 /// Sets `servers`: the public URL the server was told it has, else one relative to the document,

@@ -32,27 +32,59 @@ where
 
     async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
         if !is_json(req.headers().get(header::CONTENT_TYPE)) {
-            return Err(ApiError::new(
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "unsupported_media_type",
-                "Unsupported media type",
-                "Send the body as JSON with the header Content-Type: application/json.",
-            ));
+            return Err(unsupported_media_type());
         }
-        let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
-            if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                ApiError::new(
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    "body_too_large",
-                    "Payload too large",
-                    "The request body is larger than this server accepts.",
-                )
-            } else {
-                ApiError::bad_request("unreadable_body", format!("The request body could not be read: {rejection}"))
-            }
-        })?;
-        parse_json(&bytes).map(ApiJson)
+        body_bytes(req, state).await.and_then(|bytes| parse_json(&bytes)).map(ApiJson)
     }
+}
+
+/// An optional JSON request body: an empty body is `None`; anything else is read as [`ApiJson`].
+#[derive(Debug, Clone)]
+pub struct OptionalJson<T>(pub Option<T>);
+
+impl<T, S> FromRequest<S> for OptionalJson<T>
+where
+    T: DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        let json = is_json(req.headers().get(header::CONTENT_TYPE));
+        let bytes = body_bytes(req, state).await?;
+        if bytes.is_empty() {
+            return Ok(OptionalJson(None));
+        }
+        if !json {
+            return Err(unsupported_media_type());
+        }
+        parse_json(&bytes).map(|value| OptionalJson(Some(value)))
+    }
+}
+
+fn unsupported_media_type() -> ApiError {
+    ApiError::new(
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        "unsupported_media_type",
+        "Unsupported media type",
+        "Send the body as JSON with the header Content-Type: application/json.",
+    )
+}
+
+/// The whole body, within the size limit.
+async fn body_bytes<S: Send + Sync>(req: Request, state: &S) -> Result<Bytes, ApiError> {
+    Bytes::from_request(req, state).await.map_err(|rejection| {
+        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "body_too_large",
+                "Payload too large",
+                "The request body is larger than this server accepts.",
+            )
+        } else {
+            ApiError::bad_request("unreadable_body", format!("The request body could not be read: {rejection}"))
+        }
+    })
 }
 
 /// Parses a JSON body, naming the field at fault. Every request body is a JSON object; serde

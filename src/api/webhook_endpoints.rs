@@ -5,11 +5,12 @@ use std::collections::BTreeMap;
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
+use jiff::Timestamp;
 use serde::{Deserialize, Deserializer, Serialize};
 use utoipa::ToSchema;
 
 use super::AppState;
-use super::extract::{ApiJson, EndpointId, Principal};
+use super::extract::{ApiJson, EndpointId, OptionalJson, Principal};
 use super::problem::ApiError;
 use super::webhook_deliveries::{AttemptResult, attempt_now};
 use crate::domain::events::{EVENT_TYPES, EventType, OutboxEvent, WebhookTestData, WebhookTestEvent};
@@ -341,34 +342,88 @@ pub async fn rotate_secret(
     Ok(Json(EndpointWithSecret { endpoint, secret: secret.expose() }))
 }
 
-/// Send a `webhook.test` event to the endpoint now and return the attempt. A failed test is
-/// retried on the usual schedule, like any delivery.
+/// Which event to send as a test.
+#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"event_type": "interview.completed"}))]
+pub struct TestEventRequest {
+    /// The type of event to send: its published example, with a new `id`, the current
+    /// `timestamp` and `"test": true`. Defaults to `webhook.test`. Any other type must be one
+    /// the endpoint takes (422 `event_type_not_subscribed` otherwise).
+    #[serde(default)]
+    pub event_type: Option<EventType>,
+}
+
+/// Send a test event to the endpoint now and return the attempt: `webhook.test`, or the example
+/// of any event type (marked `"test": true`, so your receiver can tell it from a real one). A
+/// failed test is retried on the usual schedule, like any delivery.
 #[utoipa::path(
     post,
     path = "/v1/webhook-endpoints/{endpoint_id}/test",
     tag = TAG,
     params(EndpointId),
-    responses((status = 200, description = "The test delivery and its first attempt (which may have failed: see `attempt`).", body = AttemptResult))
+    request_body(content = Option<TestEventRequest>, description = "Optional; without a body a `webhook.test` event is sent."),
+    responses(
+        (status = 200, description = "The test delivery and its first attempt (which may have failed: see `attempt`).", body = AttemptResult),
+    )
 )]
 pub async fn test_endpoint(
     State(state): State<AppState>,
     principal: Principal,
     endpoint_id: EndpointId,
+    OptionalJson(body): OptionalJson<TestEventRequest>,
 ) -> Result<Json<AttemptResult>, ApiError> {
     let now = state.clock.now();
-    let event = WebhookTestEvent::new(
-        WebhookTestData {
-            message: "This is a test event from the Public API.".into(),
-            endpoint_id: endpoint_id.to_string(),
-        },
-        now,
-    );
-    let outbox = OutboxEvent::from_event(&event.id, WebhookTestEvent::TYPE, None, now, &event)
-        .map_err(|e| ApiError::internal(format!("The test event does not encode: {e}")))?;
+    let event_type = body.unwrap_or_default().event_type.unwrap_or(EventType::WebhookTest);
+    let endpoint = state
+        .store
+        .get_endpoint(&principal.org_id, &endpoint_id)
+        .await?
+        .ok_or_else(|| EndpointId::not_found(&endpoint_id))?;
+    let type_name = event_type.as_str();
+    if event_type != EventType::WebhookTest
+        && !endpoint.event_types.is_empty()
+        && !endpoint.event_types.iter().any(|t| t == type_name)
+    {
+        let mut v = Violations::new();
+        v.push(
+            "event_type",
+            "event_type_not_subscribed",
+            format!("the endpoint does not take {type_name} events; it takes {}", endpoint.event_types.join(", ")),
+        );
+        return Err(ApiError::validation(v));
+    }
+    let outbox = test_event(event_type, &endpoint_id, now)?;
     let delivery_id = state
         .store
         .queue_test_event(&principal.org_id, &endpoint_id, outbox)
         .await?
         .ok_or_else(|| EndpointId::not_found(&endpoint_id))?;
     attempt_now(&state, &principal, &delivery_id, true).await.map(Json)
+}
+
+/// The test event of `event_type`: `webhook.test` addressed to the endpoint, or the published
+/// example of another type, each with a new id, the time `now` and the test marker.
+fn test_event(event_type: EventType, endpoint_id: &str, now: Timestamp) -> Result<OutboxEvent, ApiError> {
+    let encode = |e: serde_json::Error| ApiError::internal(format!("The test event does not encode: {e}"));
+    if event_type == EventType::WebhookTest {
+        let mut event = WebhookTestEvent::new(
+            WebhookTestData {
+                message: "This is a test event from the Public API.".into(),
+                endpoint_id: endpoint_id.to_owned(),
+            },
+            now,
+        );
+        event.test = true;
+        return OutboxEvent::from_event(&event.id, WebhookTestEvent::TYPE, None, now, &event).map_err(encode);
+    }
+    let (_, mut example) = crate::interview::examples::event_examples()
+        .into_iter()
+        .find(|(t, _)| *t == event_type.as_str())
+        .ok_or_else(|| ApiError::internal(format!("No example of {} events.", event_type.as_str())))?;
+    let id = IdKind::Event.new_id();
+    example["id"] = id.clone().into();
+    example["timestamp"] = now.to_string().into();
+    example["test"] = true.into();
+    OutboxEvent::from_event(&id, event_type.as_str(), None, now, &example).map_err(encode)
 }

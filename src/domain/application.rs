@@ -8,6 +8,7 @@ use utoipa::ToSchema;
 use super::metadata::Metadata;
 
 /// Where the application's interview stands. `completed`, `failed` and `cancelled` are final.
+/// New values may be added without a new API version; treat one you do not know as "other".
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ApplicationStatus {

@@ -147,6 +147,10 @@ macro_rules! event {
             /// The payload version, currently `2026-12-01`.
             pub api_version: String,
             pub data: $data,
+            /// `true` on an event you asked for with `POST /v1/webhook-endpoints/{endpoint_id}/test`
+            /// (an example, about no real application); absent on real events.
+            #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+            pub test: bool,
         }
 
         impl $name {
@@ -159,6 +163,7 @@ macro_rules! event {
                     timestamp,
                     api_version: API_VERSION.to_owned(),
                     data,
+                    test: false,
                 }
             }
         }
@@ -198,6 +203,17 @@ pub enum EventType {
     /// A test event, sent on request.
     #[serde(rename = "webhook.test")]
     WebhookTest,
+}
+
+impl EventType {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            EventType::InterviewCompleted => InterviewCompletedEvent::TYPE,
+            EventType::InterviewFailed => InterviewFailedEvent::TYPE,
+            EventType::ApplicationStatusChanged => ApplicationStatusChangedEvent::TYPE,
+            EventType::WebhookTest => WebhookTestEvent::TYPE,
+        }
+    }
 }
 
 /// Every event type, as its wire name (the values of [`EventType`]).

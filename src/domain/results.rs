@@ -9,7 +9,8 @@ use utoipa::ToSchema;
 
 use super::job::Importance;
 
-/// How one call attempt ended.
+/// How one call attempt ended. New values may be added without a new API version; treat one you
+/// do not know as "other".
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum CallOutcome {

@@ -234,7 +234,17 @@ fn successes(f: &Fixture) -> BTreeMap<&'static str, Vec<Call>> {
         ),
         ("delete_endpoint", vec![(M::DELETE, format!("/v1/webhook-endpoints/{}", f.endpoint_to_delete), None)]),
         ("rotate_secret", vec![(M::POST, format!("/v1/webhook-endpoints/{ep}/rotate-secret"), None)]),
-        ("test_endpoint", vec![(M::POST, format!("/v1/webhook-endpoints/{ep}/test"), None)]),
+        (
+            "test_endpoint",
+            vec![
+                (M::POST, format!("/v1/webhook-endpoints/{ep}/test"), None),
+                (
+                    M::POST,
+                    format!("/v1/webhook-endpoints/{ep}/test"),
+                    Some(json!({"event_type": "application.status_changed"})),
+                ),
+            ],
+        ),
         (
             "list_deliveries",
             vec![

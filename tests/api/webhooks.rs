@@ -415,6 +415,50 @@ async fn redelivery_and_test_events() {
 }
 
 #[tokio::test]
+async fn test_events_of_every_type_are_valid_marked_and_respect_the_filter() {
+    let h = harness(|_| {}).await;
+    let rx = Receiver::start().await;
+    let (endpoint, secret) = h.endpoint(json!({"url": rx.url()})).await;
+    let path = format!("/v1/webhook-endpoints/{endpoint}/test");
+    // No body at all (no content type either) sends webhook.test.
+    let bare = h.app.send(h.app.client.post(h.app.url(&path)).bearer_auth(&h.app.key)).await;
+    assert_eq!(bare.expect(200)["delivery"]["event_type"], "webhook.test");
+    for event_type in webhook_sim::event_types() {
+        let r = h.app.post(&path, json!({"event_type": event_type})).await;
+        assert_eq!(r.expect(200)["attempt"]["status_code"], 200, "{event_type}: {}", r.text);
+        assert_eq!(r.json["delivery"]["event_type"], event_type);
+    }
+    let seen = rx.seen();
+    assert_eq!(seen.len(), 5);
+    let mut ids = std::collections::BTreeSet::new();
+    for delivery in &seen {
+        standardwebhooks::Webhook::new(&secret).unwrap().verify(&delivery.body, &delivery.headers).unwrap();
+        assert_eq!(webhook_sim::validate(&delivery.body).unwrap(), Vec::<String>::new(), "{:?}", delivery.json());
+        assert_eq!(delivery.json()["test"], true, "marked as a test: {:?}", delivery.json());
+        ids.insert(delivery.json()["id"].as_str().unwrap().to_owned());
+    }
+    assert_eq!(ids.len(), 5, "each test event has its own id");
+
+    let (filtered, _) = h.endpoint(json!({"url": rx.url(), "event_types": ["interview.failed"]})).await;
+    let path = format!("/v1/webhook-endpoints/{filtered}/test");
+    let refused = h.app.post(&path, json!({"event_type": "interview.completed"})).await;
+    let problem = refused.expect_problem(422, "validation_failed");
+    assert_eq!(problem["errors"][0]["field"], "event_type");
+    assert_eq!(problem["errors"][0]["code"], "event_type_not_subscribed");
+    h.app.post(&path, json!({"event_type": "interview.failed"})).await.expect(200);
+    h.app.post(&path, json!({})).await.expect(200);
+    let bad = h.app.post(&path, json!({"event_type": "interview.rescheduled"})).await;
+    assert_eq!(bad.expect_problem(422, "validation_failed")["errors"][0]["field"], "event_type");
+
+    // Real events carry no marker.
+    h.completed_application().await;
+    h.dispatcher.run_due().await.unwrap();
+    let real: Vec<_> = rx.seen().into_iter().skip(7).collect();
+    assert!(!real.is_empty());
+    assert!(real.iter().all(|d| d.json().get("test").is_none()), "{:?}", real[0].json());
+}
+
+#[tokio::test]
 async fn endpoint_urls_are_checked_when_configured() {
     let h = harness(|_| {}).await;
     let bad = |url: &str| json!({"url": url});

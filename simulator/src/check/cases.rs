@@ -1,5 +1,6 @@
 //! The cases the grader sends, from `research/webhooks.md` ("Partner conformance suite"): valid
-//! events, attacks a receiver must reject, tolerance the standard requires, and robustness.
+//! events, attacks a receiver must reject, tolerance the standard requires, robustness, payloads
+//! that change compatibly, events out of order, and a burst of concurrent deliveries.
 
 use base64::Engine as _;
 use serde::Serialize;
@@ -8,13 +9,20 @@ use serde_json::Value;
 use super::Probe;
 use crate::SimError;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, clap::ValueEnum)]
 #[serde(rename_all = "snake_case")]
 pub enum Group {
     Valid,
     Attack,
     Tolerance,
     Robustness,
+    /// Payloads changed as the API may change them without a new version: new fields, new values
+    /// of open enums.
+    Compatibility,
+    /// Events of one application arriving newest first.
+    Ordering,
+    /// As many concurrent deliveries as the server sends one endpoint at once.
+    Burst,
 }
 
 /// What the receiver must answer.
@@ -36,6 +44,8 @@ pub(crate) struct Case {
     pub title: String,
     pub expect: Expect,
     pub required: bool,
+    /// Send the case's requests all at once instead of one after another.
+    pub concurrent: bool,
     pub build: Build,
 }
 
@@ -43,6 +53,9 @@ pub(crate) struct Case {
 pub fn case_ids() -> Vec<String> {
     all().into_iter().map(|c| c.id).collect()
 }
+
+/// How many deliveries the server sends one endpoint at once, at most: the burst case's size.
+pub const BURST: usize = 16;
 
 pub(crate) fn all() -> Vec<Case> {
     let mut cases: Vec<Case> = crate::event_types()
@@ -180,7 +193,93 @@ pub(crate) fn all() -> Vec<Case> {
             )
         },
     ]);
+    cases.extend(compatibility());
+    cases.push(case(
+        "ordering.newest_first",
+        Group::Ordering,
+        "two status changes of one application, the newer (completed) before the older (in_progress)",
+        Expect::Accept,
+        |secret, now| {
+            let newer = status_changed(now, "in_progress", "completed")?;
+            let older = status_changed(now - 30, "calling", "in_progress")?;
+            Ok(vec![signed(secret, &new_id(), now, &newer)?, signed(secret, &new_id(), now, &older)?])
+        },
+    ));
+    cases.push(Case {
+        concurrent: true,
+        ..case(
+            "burst.concurrent",
+            Group::Burst,
+            &format!("{BURST} valid deliveries at once, as many as the server sends one endpoint"),
+            Expect::Accept,
+            |secret, now| {
+                let types: Vec<&str> = crate::event_types().collect();
+                (0..BURST)
+                    .map(|i| {
+                        let mut value = parse_example(types[i % types.len()])?;
+                        value["timestamp"] = Value::String(rfc3339(now));
+                        value["id"] = Value::String(format!("evt_0192d5e7c1b27a3f8e6b8c2f4d1a{i:04x}"));
+                        signed(secret, &new_id(), now, &to_bytes(&value)?)
+                    })
+                    .collect()
+            },
+        )
+    });
     cases
+}
+
+/// Valid events with what a compatible change adds: fields the receiver has not seen, at the top,
+/// inside `data` and deeper, and values of open enums it does not know.
+fn compatibility() -> Vec<Case> {
+    let changed = |id: &str, title: &str, event_type: &'static str, change: fn(&mut Value)| {
+        case(id, Group::Compatibility, title, Expect::Accept, move |secret, now| {
+            let mut value = parse_example(event_type)?;
+            value["timestamp"] = Value::String(rfc3339(now));
+            change(&mut value);
+            Ok(vec![signed(secret, &new_id(), now, &to_bytes(&value)?)?])
+        })
+    };
+    vec![
+        changed(
+            "compatibility.unknown_top_level_field",
+            "an event with a top-level field added in a later version",
+            "interview.completed",
+            |v| v["delivery_region"] = Value::String("eu-west".into()),
+        ),
+        changed(
+            "compatibility.unknown_data_field",
+            "an event with new fields inside `data` and inside a nested object",
+            "interview.completed",
+            |v| {
+                v["data"]["interviewer_version"] = Value::String("2027.1".into());
+                v["data"]["candidate"]["preferred_language"] = serde_json::json!({"code": "en-GB", "confidence": 0.98});
+            },
+        ),
+        changed(
+            "compatibility.unknown_enum_value",
+            "an application status and a call outcome added in a later version (both enums are open)",
+            "interview.failed",
+            |v| {
+                v["data"]["application"]["status"] = Value::String("on_hold".into());
+                v["data"]["failure"]["call"]["outcomes"][0] = Value::String("transferred".into());
+            },
+        ),
+    ]
+}
+
+/// An `application.status_changed` event of the example application, from `from` to `to`.
+fn status_changed(at: i64, from: &str, to: &str) -> Result<Vec<u8>, SimError> {
+    let mut value = parse_example("application.status_changed")?;
+    value["id"] = Value::String(format!("evt_0192d5e7c1b27a3f8e6b8c2f4d1a{:04x}", at.rem_euclid(0x10000)));
+    value["timestamp"] = Value::String(rfc3339(at));
+    value["data"]["previous_status"] = Value::String(from.into());
+    value["data"]["status"] = Value::String(to.into());
+    value["data"]["application"]["status"] = Value::String(to.into());
+    to_bytes(&value)
+}
+
+fn to_bytes(value: &Value) -> Result<Vec<u8>, SimError> {
+    serde_json::to_vec(value).map_err(|e| SimError::NotJson(e.to_string()))
 }
 
 fn case(
@@ -190,7 +289,15 @@ fn case(
     expect: Expect,
     build: impl Fn(&str, i64) -> Result<Vec<Probe>, SimError> + 'static,
 ) -> Case {
-    Case { id: id.to_owned(), group, title: title.to_owned(), expect, required: true, build: Box::new(build) }
+    Case {
+        id: id.to_owned(),
+        group,
+        title: title.to_owned(),
+        expect,
+        required: true,
+        concurrent: false,
+        build: Box::new(build),
+    }
 }
 
 fn missing(header: &'static str) -> Case {

@@ -7,7 +7,7 @@ mod report;
 
 use std::time::{Duration, Instant};
 
-pub use cases::{Expect, Group, case_ids};
+pub use cases::{BURST, Expect, Group, case_ids};
 pub use report::{CaseResult, Report};
 
 /// What to grade and how patiently.
@@ -20,6 +20,27 @@ pub struct CheckConfig {
     /// How long a receiver may take to answer one request (the server's default attempt timeout
     /// is 15 s).
     pub timeout: Duration,
+    /// A tighter limit for each answer of the burst case, which then fails when any answer is
+    /// slower, even if it came within `timeout`.
+    pub latency_budget: Option<Duration>,
+    /// Run only the cases of these groups (every group when empty).
+    pub only: Vec<Group>,
+}
+
+impl CheckConfig {
+    pub fn new(url: impl Into<String>, secret: impl Into<String>, timeout: Duration) -> CheckConfig {
+        CheckConfig { url: url.into(), secret: secret.into(), timeout, latency_budget: None, only: Vec::new() }
+    }
+
+    /// The cases this configuration runs, in order.
+    pub(crate) fn cases(&self) -> Vec<cases::Case> {
+        cases::all().into_iter().filter(|c| self.only.is_empty() || self.only.contains(&c.group)).collect()
+    }
+
+    /// How many cases this configuration runs.
+    pub fn case_count(&self) -> usize {
+        self.cases().len()
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -58,14 +79,26 @@ pub async fn run(config: &CheckConfig, mut progress: impl FnMut(&CaseResult)) ->
     let started_at = jiff::Timestamp::now();
     let clock = Instant::now();
     let mut results = Vec::new();
-    for case in cases::all() {
+    for case in config.cases() {
         let probes = (case.build)(&config.secret, crate::unix_now())?;
         let case_clock = Instant::now();
         let mut outcomes = Vec::new();
-        for probe in &probes {
-            outcomes.push(send(&client, &config.url, probe).await);
+        if case.concurrent {
+            let mut running = tokio::task::JoinSet::new();
+            for (i, probe) in probes.iter().cloned().enumerate() {
+                let (client, url) = (client.clone(), config.url.clone());
+                running.spawn(async move { (i, send(&client, &url, &probe).await) });
+            }
+            let mut answered: Vec<_> = running.join_all().await;
+            answered.sort_by_key(|(i, _)| *i);
+            outcomes.extend(answered.into_iter().map(|(_, answer)| answer));
+        } else {
+            for probe in &probes {
+                outcomes.push(send(&client, &config.url, probe).await);
+            }
         }
-        let result = report::judge(&case, &config.url, &probes, &outcomes, case_clock.elapsed(), config.timeout);
+        let limits = report::Limits { timeout: config.timeout, latency_budget: config.latency_budget };
+        let result = report::judge(&case, &config.url, &probes, &outcomes, case_clock.elapsed(), limits);
         progress(&result);
         results.push(result);
     }
@@ -80,12 +113,20 @@ pub(crate) enum Outcome {
     Failed(String),
 }
 
-async fn send(client: &reqwest::Client, url: &str, probe: &Probe) -> Outcome {
+/// One request's outcome and how long it took, from sending to the end of the answer.
+#[derive(Debug, Clone)]
+pub(crate) struct Answered {
+    pub outcome: Outcome,
+    pub latency: Duration,
+}
+
+async fn send(client: &reqwest::Client, url: &str, probe: &Probe) -> Answered {
+    let started = Instant::now();
     let mut request = client.post(url).body(probe.body.clone());
     for (name, value) in &probe.headers {
         request = request.header(name, value);
     }
-    match request.send().await {
+    let outcome = match request.send().await {
         Ok(response) => {
             let status = response.status().as_u16();
             // Read the body so the connection can be reused; its content does not matter.
@@ -94,7 +135,8 @@ async fn send(client: &reqwest::Client, url: &str, probe: &Probe) -> Outcome {
         }
         Err(e) if e.is_timeout() => Outcome::TimedOut,
         Err(e) => Outcome::Failed(error_chain(&e)),
-    }
+    };
+    Answered { outcome, latency: started.elapsed() }
 }
 
 fn error_chain(e: &dyn std::error::Error) -> String {

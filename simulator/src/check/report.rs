@@ -6,7 +6,7 @@ use std::time::Duration;
 use serde::Serialize;
 
 use super::cases::{Case, Expect, Group};
-use super::{Outcome, Probe};
+use super::{Answered, Outcome, Probe};
 
 /// The verdict on one case.
 #[derive(Debug, Clone, Serialize)]
@@ -41,19 +41,28 @@ pub struct Report {
     pub cases: Vec<CaseResult>,
 }
 
+/// How long answers may take.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Limits {
+    pub timeout: Duration,
+    /// The burst case's tighter limit per answer.
+    pub latency_budget: Option<Duration>,
+}
+
 pub(crate) fn judge(
     case: &Case,
     url: &str,
     probes: &[Probe],
-    outcomes: &[Outcome],
+    answers: &[Answered],
     elapsed: Duration,
-    timeout: Duration,
+    limits: Limits,
 ) -> CaseResult {
+    let timeout = limits.timeout;
     let statuses: Vec<Option<u16>> =
-        outcomes.iter().map(|o| if let Outcome::Status(s) = o { Some(*s) } else { None }).collect();
-    let problem = outcomes.iter().enumerate().find_map(|(i, outcome)| {
-        let which = if outcomes.len() > 1 { format!("request {} ", i + 1) } else { String::new() };
-        match (case.expect, outcome) {
+        answers.iter().map(|a| if let Outcome::Status(s) = a.outcome { Some(s) } else { None }).collect();
+    let mut problem = answers.iter().enumerate().find_map(|(i, answer)| {
+        let which = if answers.len() > 1 { format!("request {} ", i + 1) } else { String::new() };
+        match (case.expect, &answer.outcome) {
             (_, Outcome::TimedOut) => Some(format!("{which}got no answer within {} s", timeout.as_secs_f64())),
             (_, Outcome::Failed(e)) => Some(format!("{which}failed: {e}")),
             (Expect::Accept, Outcome::Status(s)) if !(200..300).contains(s) => {
@@ -71,12 +80,32 @@ pub(crate) fn judge(
             _ => None,
         }
     });
+    let latency = case.concurrent.then(|| Latency::of(answers));
+    if let (None, Some(latency), Some(budget)) = (&problem, &latency, limits.latency_budget)
+        && latency.max > budget
+    {
+        problem = Some(format!(
+            "the slowest answer took {} ms, over the latency budget of {} ms ({latency})",
+            latency.max.as_millis(),
+            budget.as_millis()
+        ));
+    }
     let passed = problem.is_none();
-    let detail = problem.unwrap_or_else(|| {
+    let detail = problem.map(|p| match &latency {
+        Some(latency) if !p.contains("latency") => format!("{p} ({latency})"),
+        _ => p,
+    });
+    let detail = detail.unwrap_or_else(|| {
         let shown: Vec<String> = statuses.iter().map(|s| s.map_or("-".into(), |s| s.to_string())).collect();
+        if let Some(latency) = &latency {
+            return format!("all {} accepted at once; {latency}", answers.len());
+        }
         match (case.id.as_str(), case.expect) {
             ("robustness.duplicate_id", _) => {
                 format!("both deliveries answered {}: the duplicate was handled", shown.join(" and "))
+            }
+            ("ordering.newest_first", _) => {
+                format!("both answered {}: the older status after the newer was accepted", shown.join(" and "))
             }
             (_, Expect::Accept) => format!("accepted with {}", shown.join(", ")),
             (_, Expect::Reject) => format!("rejected with {}", shown.join(", ")),
@@ -93,6 +122,31 @@ pub(crate) fn judge(
         detail,
         elapsed_ms: elapsed.as_millis() as u64,
         curl: (!passed).then(|| probes.iter().map(|p| curl(url, p)).collect::<Vec<_>>().join(" && ")),
+    }
+}
+
+/// Answer times of a concurrent case.
+#[derive(Debug, Clone, Copy)]
+struct Latency {
+    p50: Duration,
+    p95: Duration,
+    max: Duration,
+}
+
+impl Latency {
+    fn of(answers: &[Answered]) -> Latency {
+        let mut times: Vec<Duration> = answers.iter().map(|a| a.latency).collect();
+        times.sort();
+        // Nearest rank: the smallest time with at least p% of the answers at or below it.
+        let rank = |p: usize| times.get((times.len() * p).div_ceil(100).saturating_sub(1)).copied().unwrap_or_default();
+        Latency { p50: rank(50), p95: rank(95), max: times.last().copied().unwrap_or_default() }
+    }
+}
+
+impl std::fmt::Display for Latency {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+        write!(f, "latency p50 {:.0} ms, p95 {:.0} ms, max {:.0} ms", ms(self.p50), ms(self.p95), ms(self.max))
     }
 }
 
@@ -145,7 +199,14 @@ impl Report {
                 Expect::Reject => "4xx",
             };
             let got: Vec<String> = c.statuses.iter().map(|s| s.map_or("-".into(), |s| s.to_string())).collect();
-            out.push_str(&format!("{mark:<4}  {:<width$}  {expected:<6}  {:<9}  {}\n", c.id, got.join(","), c.detail));
+            // A burst's sixteen equal answers read better counted.
+            let got = match got.as_slice() {
+                [first, rest @ ..] if rest.len() > 1 && rest.iter().all(|g| g == first) => {
+                    format!("{}x{first}", got.len())
+                }
+                _ => got.join(","),
+            };
+            out.push_str(&format!("{mark:<4}  {:<width$}  {expected:<6}  {got:<9}  {}\n", c.id, c.detail));
         }
         out.push_str(&format!(
             "\n{} passed, {} failed ({} required) in {:.1} s against {}\n",

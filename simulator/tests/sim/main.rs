@@ -1,7 +1,9 @@
 //! The simulator's integration tests: the receiver driven over real HTTP on loopback, and the
-//! grader run against receivers written here, one correct and several broken.
+//! grader run against receivers written here (in Rust and in Python), one correct and several
+//! broken.
 
 mod grader;
+mod python_partners;
 mod receiver;
 
 pub const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
