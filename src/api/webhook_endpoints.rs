@@ -349,7 +349,7 @@ pub async fn rotate_secret(
 pub struct TestEventRequest {
     /// The type of event to send: its published example, with a new `id`, the current
     /// `timestamp` and `"test": true`. Defaults to `webhook.test`. Any other type must be one
-    /// the endpoint takes (422 `event_type_not_subscribed` otherwise).
+    /// the endpoint takes (409 `event_type_not_subscribed` otherwise).
     #[serde(default)]
     pub event_type: Option<EventType>,
 }
@@ -365,6 +365,7 @@ pub struct TestEventRequest {
     request_body(content = Option<TestEventRequest>, description = "Optional; without a body a `webhook.test` event is sent."),
     responses(
         (status = 200, description = "The test delivery and its first attempt (which may have failed: see `attempt`).", body = AttemptResult),
+        (status = 409, description = "The endpoint does not take events of the type asked for (`event_type_not_subscribed`).", body = super::problem::Problem, content_type = "application/problem+json"),
     )
 )]
 pub async fn test_endpoint(
@@ -385,13 +386,11 @@ pub async fn test_endpoint(
         && !endpoint.event_types.is_empty()
         && !endpoint.event_types.iter().any(|t| t == type_name)
     {
-        let mut v = Violations::new();
-        v.push(
-            "event_type",
+        // The endpoint's filter is stored state, which no schema can state: a 409, not a 422.
+        return Err(ApiError::conflict(
             "event_type_not_subscribed",
-            format!("the endpoint does not take {type_name} events; it takes {}", endpoint.event_types.join(", ")),
-        );
-        return Err(ApiError::validation(v));
+            format!("The endpoint does not take {type_name} events; it takes {}.", endpoint.event_types.join(", ")),
+        ));
     }
     let outbox = test_event(event_type, &endpoint_id, now)?;
     let delivery_id = state
