@@ -3,6 +3,7 @@
 //! - [`receiver`]: a scripted webhook receiver that verifies, validates and records every
 //!   delivery, injects faults, and offers a control API, an inspector page and a Rust test API.
 //! - [`check`]: a grader that probes a partner's receiver with valid and hostile deliveries.
+//! - [`replay`]: sends recorded requests again, re-signed, byte for byte.
 //! - [`sign`], [`verify`], [`validate`], [`example`]: helpers for writing a receiver.
 //!
 //! Signatures are made and checked with the `standardwebhooks` reference library, and payloads
@@ -12,6 +13,7 @@
 pub mod check;
 pub mod events;
 pub mod receiver;
+pub mod replay;
 pub mod signature;
 
 pub use events::{EVENTS, event_types, example, validate};

@@ -25,6 +25,9 @@ enum Command {
     Receive(ReceiveArgs),
     /// Grade a webhook receiver against the contract; exits 1 when a required case fails.
     Check(CheckArgs),
+    /// Send requests from a `receive --record` file again, with their exact bodies, a fresh
+    /// timestamp and a new signature; exits 1 when any is not answered 2xx.
+    Replay(ReplayArgs),
     /// Print the Standard Webhooks headers for a body (read from FILE or standard input).
     Sign {
         #[arg(long, env = "WEBHOOK_SECRET")]
@@ -128,6 +131,82 @@ struct CheckArgs {
     junit: Option<PathBuf>,
 }
 
+#[derive(Debug, clap::Args)]
+struct ReplayArgs {
+    /// The record file (one JSON line per request, as `receive --record` writes).
+    record: PathBuf,
+    /// Where to send the requests.
+    #[arg(long)]
+    to: String,
+    /// The secret to sign with: the one the receiver at --to verifies with.
+    #[arg(long, env = "WEBHOOK_SECRET")]
+    secret: String,
+    /// Give each message a new `webhook-id` (by default the recorded one is kept).
+    #[arg(long)]
+    new_id: bool,
+    /// Only requests of this event type.
+    #[arg(long)]
+    event_type: Option<String>,
+    /// Only the message with this `webhook-id`.
+    #[arg(long)]
+    webhook_id: Option<String>,
+    /// Only requests the recording receiver judged so.
+    #[arg(long, value_enum)]
+    verdict: Option<webhook_sim::replay::Verdict>,
+    /// Only requests received at or after this time (RFC 3339).
+    #[arg(long)]
+    since: Option<jiff::Timestamp>,
+    /// Only requests received before this time (RFC 3339).
+    #[arg(long)]
+    until: Option<jiff::Timestamp>,
+    /// At most this many requests per second (default: one after another, as answers come).
+    #[arg(long)]
+    rate: Option<f64>,
+    /// Send retries too, not only the first request of each message.
+    #[arg(long)]
+    all_attempts: bool,
+    /// Seconds to wait for each answer.
+    #[arg(long, default_value_t = 15.0)]
+    timeout: f64,
+}
+
+async fn replay(args: ReplayArgs) -> Result<bool, String> {
+    use webhook_sim::replay::{self, ReplayConfig};
+    if args.rate.is_some_and(|r| !(r > 0.0 && r.is_finite())) {
+        return Err("--rate must be a positive number of requests per second".into());
+    }
+    if !(args.timeout > 0.0 && args.timeout.is_finite()) {
+        return Err("--timeout must be a positive number of seconds".into());
+    }
+    let text =
+        std::fs::read_to_string(&args.record).map_err(|e| format!("cannot read {}: {e}", args.record.display()))?;
+    let config = ReplayConfig {
+        to: args.to,
+        secret: args.secret,
+        new_id: args.new_id,
+        event_type: args.event_type,
+        webhook_id: args.webhook_id,
+        verdict: args.verdict,
+        since: args.since,
+        until: args.until,
+        rate: args.rate,
+        all_attempts: args.all_attempts,
+        timeout: Duration::from_secs_f64(args.timeout),
+    };
+    let record = replay::parse_record(&text).map_err(|e| e.to_string())?;
+    let recorded = record.len();
+    let selected = replay::select(&config, record);
+    let results = replay::run(&config, &selected, |r| println!("{}", r.line())).await.map_err(|e| e.to_string())?;
+    let accepted = results.iter().filter(|r| r.accepted()).count();
+    println!(
+        "\nreplayed {} of {recorded} recorded requests to {}: {accepted} answered 2xx, {} not",
+        results.len(),
+        config.to,
+        results.len() - accepted
+    );
+    Ok(accepted == results.len())
+}
+
 impl ReceiveArgs {
     fn script(&self) -> Result<Script, String> {
         let mut script = match &self.script {
@@ -229,6 +308,7 @@ async fn run(cli: Cli) -> Result<bool, String> {
     match cli.command {
         Command::Receive(args) => receive(args).await,
         Command::Check(args) => check(args).await,
+        Command::Replay(args) => replay(args).await,
         Command::Sign { secret, id, timestamp, file } => {
             let body = read(&file)?;
             let id = id.unwrap_or_else(webhook_sim::random_msg_id);

@@ -5,6 +5,7 @@
 mod grader;
 mod python_partners;
 mod receiver;
+mod replay;
 
 pub const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 
