@@ -123,6 +123,12 @@ struct CheckArgs {
     /// Run only the cases of this group; repeat or separate with commas for several.
     #[arg(long, value_enum, value_delimiter = ',')]
     only: Vec<Group>,
+    /// How many payloads the `generated` group makes per event type.
+    #[arg(long, default_value_t = 5)]
+    generated: usize,
+    /// The seed of the `generated` group: the same seed sends the same payload bytes.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
     /// Write the report as JSON here.
     #[arg(long)]
     json: Option<PathBuf>,
@@ -272,6 +278,7 @@ async fn check(args: CheckArgs) -> Result<bool, String> {
     let mut config = CheckConfig::new(args.url, args.secret, Duration::from_secs_f64(args.timeout));
     config.latency_budget = args.latency_budget_ms.map(Duration::from_millis);
     config.only = args.only;
+    config.generation = webhook_sim::check::Generation { per_type: args.generated, seed: args.seed };
     let bar = indicatif::ProgressBar::new(config.case_count() as u64);
     bar.set_style(
         indicatif::ProgressStyle::with_template("{spinner} [{bar:30}] {pos}/{len} {msg}")

@@ -23,6 +23,21 @@ pub enum Group {
     Ordering,
     /// As many concurrent deliveries as the server sends one endpoint at once.
     Burst,
+    /// Valid payloads generated from the published schemas (seeded).
+    Generated,
+}
+
+/// How many payloads the `generated` group makes per event type, and from which seed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Generation {
+    pub per_type: usize,
+    pub seed: u64,
+}
+
+impl Default for Generation {
+    fn default() -> Generation {
+        Generation { per_type: 5, seed: 1 }
+    }
 }
 
 /// What the receiver must answer.
@@ -51,13 +66,13 @@ pub(crate) struct Case {
 
 /// The ids of every case, in the order they run.
 pub fn case_ids() -> Vec<String> {
-    all().into_iter().map(|c| c.id).collect()
+    all(Generation::default()).into_iter().map(|c| c.id).collect()
 }
 
 /// How many deliveries the server sends one endpoint at once, at most: the burst case's size.
 pub const BURST: usize = 16;
 
-pub(crate) fn all() -> Vec<Case> {
+pub(crate) fn all(generation: Generation) -> Vec<Case> {
     let mut cases: Vec<Case> = crate::event_types()
         .map(|event_type| {
             case(
@@ -225,7 +240,45 @@ pub(crate) fn all() -> Vec<Case> {
             },
         )
     });
+    cases.extend(crate::event_types().enumerate().map(|(index, event_type)| {
+        case(
+            &format!("generated.{event_type}"),
+            Group::Generated,
+            &format!(
+                "{} {event_type} payloads generated from its schema (seed {})",
+                generation.per_type, generation.seed
+            ),
+            Expect::Accept,
+            move |secret, now| {
+                generated_payloads(event_type, index as u64, generation)?
+                    .iter()
+                    .map(|body| signed(secret, &new_id(), now, body))
+                    .collect()
+            },
+        )
+    }));
     cases
+}
+
+/// The generated payloads of one event type: the same bytes for the same seed, each valid
+/// against the published schema (a generator that made an invalid one tries another).
+pub fn generated_payloads(event_type: &str, stream: u64, generation: Generation) -> Result<Vec<Vec<u8>>, SimError> {
+    let schema_text = crate::EVENTS.iter().find(|(t, _, _)| *t == event_type).map(|(_, s, _)| *s);
+    let schema_text = schema_text.ok_or_else(|| SimError::UnknownType(event_type.into()))?;
+    let schema: Value = serde_json::from_str(schema_text).map_err(|e| SimError::NotJson(e.to_string()))?;
+    let mut rng = super::generate::Rng::new(generation.seed, stream);
+    let mut payloads = Vec::with_capacity(generation.per_type);
+    let mut tries = 0;
+    while payloads.len() < generation.per_type {
+        tries += 1;
+        let value = super::generate::payload(&schema, &mut rng);
+        if crate::events::validate_value(&value)?.is_empty() {
+            payloads.push(to_bytes(&value)?);
+        } else if tries > 50 * generation.per_type.max(1) {
+            return Err(SimError::NotJson(format!("cannot generate a valid {event_type} payload")));
+        }
+    }
+    Ok(payloads)
 }
 
 /// Valid events with what a compatible change adds: fields the receiver has not seen, at the top,

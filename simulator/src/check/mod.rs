@@ -3,11 +3,12 @@
 //! crate; payloads start from the published examples.
 
 mod cases;
+mod generate;
 mod report;
 
 use std::time::{Duration, Instant};
 
-pub use cases::{BURST, Expect, Group, case_ids};
+pub use cases::{BURST, Expect, Generation, Group, case_ids, generated_payloads};
 pub use report::{CaseResult, Report};
 
 /// What to grade and how patiently.
@@ -25,16 +26,28 @@ pub struct CheckConfig {
     pub latency_budget: Option<Duration>,
     /// Run only the cases of these groups (every group when empty).
     pub only: Vec<Group>,
+    /// The `generated` group's size and seed.
+    pub generation: Generation,
 }
 
 impl CheckConfig {
     pub fn new(url: impl Into<String>, secret: impl Into<String>, timeout: Duration) -> CheckConfig {
-        CheckConfig { url: url.into(), secret: secret.into(), timeout, latency_budget: None, only: Vec::new() }
+        CheckConfig {
+            url: url.into(),
+            secret: secret.into(),
+            timeout,
+            latency_budget: None,
+            only: Vec::new(),
+            generation: Generation::default(),
+        }
     }
 
     /// The cases this configuration runs, in order.
     pub(crate) fn cases(&self) -> Vec<cases::Case> {
-        cases::all().into_iter().filter(|c| self.only.is_empty() || self.only.contains(&c.group)).collect()
+        cases::all(self.generation)
+            .into_iter()
+            .filter(|c| self.only.is_empty() || self.only.contains(&c.group))
+            .collect()
     }
 
     /// How many cases this configuration runs.

@@ -226,3 +226,28 @@ async fn webhook_sim_receive_passes_every_case() {
     let compatible: Vec<_> = receiver.deliveries().into_iter().filter(|d| d.verified()).collect();
     assert!(compatible.iter().any(|d| d.body.as_deref().is_some_and(|b| b.contains("on_hold"))));
 }
+
+#[test]
+fn generated_payloads_are_valid_varied_and_the_same_for_the_same_seed() {
+    use webhook_sim::check::{Generation, generated_payloads};
+    let generation = Generation { per_type: 20, seed: 7 };
+    for (stream, event_type) in webhook_sim::event_types().enumerate() {
+        let first = generated_payloads(event_type, stream as u64, generation).unwrap();
+        assert_eq!(first, generated_payloads(event_type, stream as u64, generation).unwrap(), "same seed, same bytes");
+        let other = generated_payloads(event_type, stream as u64, Generation { seed: 8, ..generation }).unwrap();
+        assert_ne!(first, other, "another seed, other payloads");
+        for body in &first {
+            assert_eq!(webhook_sim::validate(body).unwrap(), Vec::<String>::new(), "{event_type}");
+        }
+        let text: Vec<String> = first.iter().map(|b| String::from_utf8(b.clone()).unwrap()).collect();
+        assert!(text.iter().any(|t| !t.is_ascii()), "{event_type}: non-ASCII text");
+        if event_type != "webhook.test" {
+            assert!(text.iter().any(|t| t.contains(":null")), "{event_type}: some optional field null");
+        }
+        if event_type.starts_with("interview.") {
+            assert!(text.iter().any(|t| t.contains(":[]")), "{event_type}: an empty array");
+        }
+        let lengths: Vec<usize> = text.iter().map(String::len).collect();
+        assert!(lengths.iter().max() > Some(&(lengths.iter().min().unwrap() * 2)), "{event_type}: {lengths:?}");
+    }
+}

@@ -3,8 +3,9 @@ the grader must catch. Run: python3 receiver.py SECRET FLAW; it prints the port 
 
 Flaws:
   none          verifies every delivery correctly and accepts it.
-  strict        parses payloads like a strict model (pydantic `extra="forbid"`, closed enums):
-                rejects a field or an enum value it does not know.
+  strict        parses payloads like a model generated from the published schemas with
+                pydantic `extra="forbid"` and closed enums: rejects a field or an enum value it
+                does not know.
   order         rejects an application status older than one already received (409).
   slow_burst    handles one request at a time behind a lock, 130 ms each: fine alone, but the
                 last of 16 concurrent deliveries waits about 2 s.
@@ -22,13 +23,13 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 SECRET, FLAW = sys.argv[1], sys.argv[2]
 KEY = base64.b64decode(SECRET[len("whsec_"):])
-EXAMPLES_DIR = os.path.join(os.path.dirname(__file__), "..", "..", "..", "..", "spec", "webhooks", "examples")
-EXAMPLES = {}
-for name in os.listdir(EXAMPLES_DIR):
-    with open(os.path.join(EXAMPLES_DIR, name)) as f:
-        EXAMPLES[name[: -len(".json")]] = json.load(f)
-KNOWN_STATUSES = {"pending", "calling", "in_progress", "completed", "no_answer", "voicemail", "failed", "cancelled"}
-KNOWN_OUTCOMES = {"completed", "no_answer", "voicemail", "invalid_number", "hung_up", "not_interested"}
+SCHEMA_DIR = os.path.join(os.path.dirname(__file__), "..", "..", "..", "..", "spec", "webhooks")
+SCHEMAS = {}
+for name in os.listdir(SCHEMA_DIR):
+    if name.endswith(".schema.json"):
+        with open(os.path.join(SCHEMA_DIR, name)) as f:
+            SCHEMAS[name[: -len(".schema.json")]] = json.load(f)
+JSON_TYPES = {"object": dict, "array": list, "string": str, "boolean": bool, "null": type(None)}
 
 lock = threading.Lock()
 one_at_a_time = threading.Lock()
@@ -48,21 +49,36 @@ def verified(headers, body):
     return any(s.startswith("v1,") and hmac.compare_digest(s[3:], expected) for s in signatures.split(" "))
 
 
-def strictly_known(value, example):
-    """Every key of `value` exists at the same place in the published example; enums are closed."""
-    if isinstance(value, dict) and isinstance(example, dict):
-        for key, inner in value.items():
-            if key not in example and key != "test":
-                return False
-            if key == "status" and example.get(key) in KNOWN_STATUSES and inner not in KNOWN_STATUSES:
-                return False
-            if key in example and not strictly_known(inner, example[key]):
-                return False
-        return True
-    if isinstance(value, list) and isinstance(example, list) and example:
-        if example and isinstance(example[0], str) and set(example) <= KNOWN_OUTCOMES:
-            return all(v in KNOWN_OUTCOMES for v in value)
-        return all(strictly_known(v, example[0]) for v in value)
+def strictly_known(value, schema, root):
+    """What a model generated from the schema with `extra="forbid"` and closed enums accepts."""
+    if "$ref" in schema:
+        target = root
+        for part in schema["$ref"].lstrip("#/").split("/"):
+            target = target[part]
+        return strictly_known(value, target, root)
+    if schema.get("x-open-enum"):
+        schema = schema["anyOf"][0]  # the flaw: only the values known today
+    for key in ("oneOf", "anyOf"):
+        if key in schema:
+            return any(strictly_known(value, arm, root) for arm in schema[key])
+    if "const" in schema:
+        return value == schema["const"]
+    if "enum" in schema:
+        return value in schema["enum"]
+    types = schema.get("type")
+    types = types if isinstance(types, list) else [types] if types else []
+    if types and not any(
+        isinstance(value, JSON_TYPES[t]) if t in JSON_TYPES else isinstance(value, (int, float)) and not isinstance(value, bool)
+        for t in types
+    ):
+        return False
+    if isinstance(value, dict):
+        if "properties" in schema:
+            return all(k in schema["properties"] and strictly_known(v, schema["properties"][k], root) for k, v in value.items())
+        extra = schema.get("additionalProperties")
+        return not isinstance(extra, dict) or all(strictly_known(v, extra, root) for v in value.values())
+    if isinstance(value, list) and "items" in schema:
+        return all(strictly_known(v, schema["items"], root) for v in value)
     return True
 
 
@@ -88,8 +104,8 @@ class Handler(BaseHTTPRequestHandler):
             return 400
         event = json.loads(body)
         if FLAW == "strict":
-            example = EXAMPLES.get(event.get("type"))
-            if example is not None and not strictly_known(event, example):
+            schema = SCHEMAS.get(event.get("type"))
+            if schema is not None and not strictly_known(event, schema, schema):
                 return 422
         if FLAW == "order" and event.get("type") == "application.status_changed":
             app = event["data"]["application"]["id"]
