@@ -35,6 +35,19 @@ pub enum SimError {
     UnknownType(String),
 }
 
+/// The HTTP client that sends deliveries for `check` and `replay` (`purpose` goes into the
+/// user agent): per-request `timeout`, no redirects followed, no proxy.
+pub(crate) fn sender(timeout: std::time::Duration, purpose: &str) -> Result<reqwest::Client, String> {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::builder()
+        .timeout(timeout)
+        .redirect(reqwest::redirect::Policy::none())
+        .no_proxy()
+        .user_agent(format!("webhook-sim/{} ({purpose})", env!("CARGO_PKG_VERSION")))
+        .build()
+        .map_err(|e| e.to_string())
+}
+
 /// A random message id, for signing by hand.
 pub fn random_msg_id() -> String {
     let mut bytes = [0u8; 16];

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use jiff::Timestamp;
 
 use crate::SimError;
-use crate::receiver::Delivery;
+use crate::receiver::{Delivery, Filter};
 
 /// Which recorded requests to send.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -100,19 +100,27 @@ pub fn parse_record(text: &str) -> Result<Vec<Delivery>, ReplayError> {
 
 /// The recorded requests `config` selects, in recorded order.
 pub fn select(config: &ReplayConfig, record: Vec<Delivery>) -> Vec<Delivery> {
+    // The receiver's own filter, the one its control API lists deliveries with.
+    let filter = Filter {
+        event_type: config.event_type.clone(),
+        webhook_id: config.webhook_id.clone(),
+        verified: match config.verdict {
+            Some(Verdict::Verified) => Some(true),
+            Some(Verdict::Unverified) => Some(false),
+            _ => None,
+        },
+        accepted: match config.verdict {
+            Some(Verdict::Accepted) => Some(true),
+            Some(Verdict::Rejected) => Some(false),
+            _ => None,
+        },
+        ..Filter::default()
+    };
     let received = |d: &Delivery| d.received_at.parse::<Timestamp>().ok();
     let mut seen = std::collections::HashSet::new();
     record
         .into_iter()
-        .filter(|d| config.event_type.as_ref().is_none_or(|t| d.event_type.as_ref() == Some(t)))
-        .filter(|d| config.webhook_id.as_ref().is_none_or(|id| d.webhook_id.as_ref() == Some(id)))
-        .filter(|d| match config.verdict {
-            None => true,
-            Some(Verdict::Verified) => d.verified(),
-            Some(Verdict::Unverified) => !d.verified(),
-            Some(Verdict::Accepted) => d.accepted(),
-            Some(Verdict::Rejected) => !d.accepted(),
-        })
+        .filter(|d| filter.matches(d))
         .filter(|d| config.since.is_none_or(|since| received(d).is_some_and(|at| at >= since)))
         .filter(|d| config.until.is_none_or(|until| received(d).is_some_and(|at| at < until)))
         .filter(|d| config.all_attempts || d.webhook_id.as_ref().is_none_or(|id| seen.insert(id.clone())))
@@ -126,14 +134,7 @@ pub async fn run(
     mut progress: impl FnMut(&Replayed),
 ) -> Result<Vec<Replayed>, ReplayError> {
     crate::signature::signature(&config.secret, "msg_replay", 0, b"{}")?;
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let client = reqwest::Client::builder()
-        .timeout(config.timeout)
-        .redirect(reqwest::redirect::Policy::none())
-        .no_proxy()
-        .user_agent(concat!("webhook-sim/", env!("CARGO_PKG_VERSION"), " (replay)"))
-        .build()
-        .map_err(|e| ReplayError::Client(e.to_string()))?;
+    let client = crate::sender(config.timeout, "replay").map_err(ReplayError::Client)?;
     let started = Instant::now();
     let mut results = Vec::new();
     for (i, delivery) in requests.iter().enumerate() {

@@ -382,10 +382,7 @@ pub async fn test_endpoint(
         .await?
         .ok_or_else(|| EndpointId::not_found(&endpoint_id))?;
     let type_name = event_type.as_str();
-    if event_type != EventType::WebhookTest
-        && !endpoint.event_types.is_empty()
-        && !endpoint.event_types.iter().any(|t| t == type_name)
-    {
+    if event_type != EventType::WebhookTest && !crate::store::rules::takes(&endpoint, type_name) {
         // The endpoint's filter is stored state, which no schema can state: a 409, not a 422.
         return Err(ApiError::conflict(
             "event_type_not_subscribed",

@@ -81,14 +81,7 @@ pub async fn run(config: &CheckConfig, mut progress: impl FnMut(&CaseResult)) ->
     }
     // Make sure the secret is usable before sending anything.
     crate::signature::signature(&config.secret, "msg_check", 0, b"{}")?;
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let client = reqwest::Client::builder()
-        .timeout(config.timeout)
-        .redirect(reqwest::redirect::Policy::none())
-        .no_proxy()
-        .user_agent(concat!("webhook-sim/", env!("CARGO_PKG_VERSION"), " (check)"))
-        .build()
-        .map_err(|e| CheckError::Client(e.to_string()))?;
+    let client = crate::sender(config.timeout, "check").map_err(CheckError::Client)?;
     let started_at = jiff::Timestamp::now();
     let clock = Instant::now();
     let mut results = Vec::new();
