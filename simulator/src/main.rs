@@ -109,7 +109,8 @@ struct ReceiveArgs {
 #[derive(Debug, clap::Args)]
 struct CheckArgs {
     /// The receiver's URL, as it would be registered as a webhook endpoint.
-    url: String,
+    #[arg(required_unless_present = "export")]
+    url: Option<String>,
     /// The secret the receiver verifies with.
     #[arg(long, env = "WEBHOOK_SECRET")]
     secret: String,
@@ -135,6 +136,10 @@ struct CheckArgs {
     /// Write the report as JUnit XML here.
     #[arg(long)]
     junit: Option<PathBuf>,
+    /// Send nothing: write the selected cases as a conformance pack (JSON) here, every request
+    /// signed with --secret for a fixed time, ids and random bytes from --seed.
+    #[arg(long, conflicts_with_all = ["url", "json", "junit", "latency_budget_ms"])]
+    export: Option<PathBuf>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -275,10 +280,23 @@ async fn check(args: CheckArgs) -> Result<bool, String> {
     if !(args.timeout > 0.0 && args.timeout.is_finite()) {
         return Err("--timeout must be a positive number of seconds".into());
     }
-    let mut config = CheckConfig::new(args.url, args.secret, Duration::from_secs_f64(args.timeout));
+    let url = args.url.unwrap_or_default();
+    let mut config = CheckConfig::new(url, args.secret, Duration::from_secs_f64(args.timeout));
     config.latency_budget = args.latency_budget_ms.map(Duration::from_millis);
     config.only = args.only;
     config.generation = webhook_sim::check::Generation { per_type: args.generated, seed: args.seed };
+    if let Some(path) = &args.export {
+        let pack = webhook_sim::check::export(&config).map_err(|e| e.to_string())?;
+        let requests: usize = pack.cases.iter().map(|c| c.requests.len()).sum();
+        std::fs::write(path, pack.json()).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+        println!(
+            "wrote {} cases ({requests} requests, signed for {}) to {}",
+            pack.cases.len(),
+            pack.timestamp_rfc3339,
+            path.display()
+        );
+        return Ok(true);
+    }
     let bar = indicatif::ProgressBar::new(config.case_count() as u64);
     bar.set_style(
         indicatif::ProgressStyle::with_template("{spinner} [{bar:30}] {pos}/{len} {msg}")

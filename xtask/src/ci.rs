@@ -64,6 +64,7 @@ const STAGES: &[Stage] = &[
     Stage { name: "schemathesis", run: Run::Command { program: "cargo", args: &["xtask", "schemathesis"], env: &[] } },
     Stage { name: "clients", run: Run::Command { program: "cargo", args: &["xtask", "clients"], env: &[] } },
     Stage { name: "browser", run: Run::Command { program: "cargo", args: &["xtask", "browser"], env: &[] } },
+    Stage { name: "kit", run: Run::Command { program: "cargo", args: &["xtask", "kit"], env: &[] } },
     Stage {
         name: "bench smoke",
         run: Run::Command { program: "cargo", args: &["xtask", "bench", "--quick"], env: &[] },

@@ -6,6 +6,7 @@
 //! - `cargo xtask clients`: generated TypeScript and Python clients round-trip against a live
 //!   server (xtask/src/clients.rs).
 //! - `cargo xtask browser`: /docs in Debian's Chromium (xtask/src/browser.rs).
+//! - `cargo xtask kit`: the conformance-pack runners in Python and Node.js (xtask/src/kit.rs).
 //! - `cargo xtask breaking [--base REF]`: the breaking-change gate (xtask/src/breaking.rs).
 //! - `cargo xtask bench [--quick] [--store postgres]`: the benchmarks (bench/), release build;
 //!   `--quick` is a smoke run; other flags go to the bench (`cargo xtask bench --help`).
@@ -15,6 +16,7 @@ mod breaking;
 mod browser;
 mod ci;
 mod clients;
+mod kit;
 mod live;
 mod tools;
 
@@ -30,43 +32,31 @@ fn main() -> ExitCode {
         ["ci"] => ci::run(&project_root()),
         ["validate-spec"] => validate_spec(),
         ["bench", flags @ ..] => bench(flags),
-        ["schemathesis"] => match live::run(&project_root()) {
-            Ok(note) => {
-                println!("schemathesis: no failures {note}");
-                ExitCode::SUCCESS
-            }
-            Err(e) => {
-                eprintln!("error: {e}");
-                ExitCode::FAILURE
-            }
-        },
-        ["clients"] => match clients::run(&project_root()) {
-            Ok(note) => {
-                println!("clients: {note}");
-                ExitCode::SUCCESS
-            }
-            Err(e) => {
-                eprintln!("error: {e}");
-                ExitCode::FAILURE
-            }
-        },
-        ["browser"] => match browser::run(&project_root()) {
-            Ok(note) => {
-                println!("browser: ok {note}");
-                ExitCode::SUCCESS
-            }
-            Err(e) => {
-                eprintln!("error: {e}");
-                ExitCode::FAILURE
-            }
-        },
+        ["schemathesis"] => finish("schemathesis: no failures", live::run(&project_root())),
+        ["clients"] => finish("clients:", clients::run(&project_root())),
+        ["browser"] => finish("browser: ok", browser::run(&project_root())),
+        ["kit"] => finish("kit:", kit::run(&project_root())),
         ["breaking"] => breaking_gate("HEAD~1"),
         ["breaking", "--base", base] => breaking_gate(base),
         _ => {
             eprintln!(
-                "usage: cargo xtask spec [--check] | validate-spec | schemathesis | clients | browser | breaking [--base REF] | bench [--quick] [--store postgres] | ci"
+                "usage: cargo xtask spec [--check] | validate-spec | schemathesis | clients | browser | kit | breaking [--base REF] | bench [--quick] [--store postgres] | ci"
             );
             ExitCode::from(2)
+        }
+    }
+}
+
+/// Prints how a stage ended: `label` and its note on success, the error otherwise.
+fn finish(label: &str, result: Result<String, String>) -> ExitCode {
+    match result {
+        Ok(note) => {
+            println!("{label} {note}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
         }
     }
 }

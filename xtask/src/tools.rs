@@ -1,6 +1,6 @@
 //! External tools pinned in `tools/` and installed into `target/tools/` on first use: Python
-//! packages from `tools/requirements.txt` (and `tools/clients-requirements.txt`) into virtual
-//! environments, Node.js packages from
+//! packages from `tools/requirements.txt` (and `tools/clients-requirements.txt`,
+//! `tools/kit-requirements.txt`) into virtual environments, Node.js packages from
 //! `tools/package.json` and its lock file with `npm ci`. A stamp file holds the pins that were
 //! installed, so an edit of the pins reinstalls and nothing else does.
 //!
@@ -27,6 +27,12 @@ pub fn python(root: &Path) -> Result<Option<PathBuf>, String> {
 /// virtual environment of its own: its pins need not agree with Schemathesis').
 pub fn python_clients(root: &Path) -> Result<Option<PathBuf>, String> {
     python_env(root, "clients-venv", "clients-requirements.txt")
+}
+
+/// The `bin` directory of the conformance-pack runner's tests (`tools/kit-requirements.txt`:
+/// pytest, freezegun and the `standardwebhooks` package).
+pub fn python_kit(root: &Path) -> Result<Option<PathBuf>, String> {
+    python_env(root, "kit-venv", "kit-requirements.txt")
 }
 
 fn python_env(root: &Path, name: &str, requirements: &str) -> Result<Option<PathBuf>, String> {

@@ -7,6 +7,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use super::Probe;
+use super::generate::Rng;
 use crate::SimError;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, clap::ValueEnum)]
@@ -51,7 +52,46 @@ pub enum Expect {
     Reject,
 }
 
-type Build = Box<dyn Fn(&str, i64) -> Result<Vec<Probe>, SimError>>;
+/// What a case's requests are built from: the secret, the signing time, and the source of the
+/// ids and random bytes in them.
+pub(crate) struct Env<'a> {
+    pub secret: &'a str,
+    pub now: i64,
+    random: Rng,
+}
+
+impl<'a> Env<'a> {
+    /// Fresh ids on every run, so a receiver that remembers ids across runs sees new messages.
+    pub fn live(secret: &'a str, now: i64) -> Env<'a> {
+        let mut seed = [0u8; 8];
+        if getrandom::fill(&mut seed).is_err() {
+            seed = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos() as u64)
+                .to_le_bytes();
+        }
+        Env { secret, now, random: Rng::new(u64::from_le_bytes(seed), 0) }
+    }
+
+    /// The same ids and bytes for the same seed and stream: a conformance pack is reproducible.
+    pub fn seeded(secret: &'a str, now: i64, seed: u64, stream: u64) -> Env<'a> {
+        Env { secret, now, random: Rng::new(seed, stream) }
+    }
+
+    fn new_id(&mut self) -> String {
+        format!("msg_{}", base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(self.random.bytes(16)))
+    }
+
+    fn random_b64(&mut self, len: usize) -> String {
+        base64::engine::general_purpose::STANDARD.encode(self.random.bytes(len))
+    }
+
+    fn random_secret(&mut self) -> String {
+        format!("whsec_{}", self.random_b64(24))
+    }
+}
+
+type Build = Box<dyn Fn(&mut Env) -> Result<Vec<Probe>, SimError>>;
 
 pub(crate) struct Case {
     pub id: String,
@@ -80,14 +120,14 @@ pub(crate) fn all(generation: Generation) -> Vec<Case> {
                 Group::Valid,
                 &format!("a correctly signed {event_type} event"),
                 Expect::Accept,
-                move |secret, now| Ok(vec![signed(secret, &new_id(), now, &payload(event_type, now)?)?]),
+                move |env| Ok(vec![signed(env.secret, &env.new_id(), env.now, &payload(event_type, env.now)?)?]),
             )
         })
         .collect();
     cases.extend([
-        case("attack.tampered_body", Group::Attack, "a body changed after signing", Expect::Reject, |secret, now| {
-            let body = payload("webhook.test", now)?;
-            let mut probe = signed(secret, &new_id(), now, &body)?;
+        case("attack.tampered_body", Group::Attack, "a body changed after signing", Expect::Reject, |env| {
+            let body = payload("webhook.test", env.now)?;
+            let mut probe = signed(env.secret, &env.new_id(), env.now, &body)?;
             probe.body = String::from_utf8_lossy(&body).replace("test event", "tost event").into_bytes();
             Ok(vec![probe])
         }),
@@ -96,8 +136,8 @@ pub(crate) fn all(generation: Generation) -> Vec<Case> {
             Group::Attack,
             "a signature with one character changed",
             Expect::Reject,
-            |secret, now| {
-                let mut probe = signed(secret, &new_id(), now, &payload("webhook.test", now)?)?;
+            |env| {
+                let mut probe = signed(env.secret, &env.new_id(), env.now, &payload("webhook.test", env.now)?)?;
                 let signature = header_mut(&mut probe, "webhook-signature");
                 let flipped = if signature.ends_with('A') { 'B' } else { 'A' };
                 signature.pop();
@@ -105,8 +145,8 @@ pub(crate) fn all(generation: Generation) -> Vec<Case> {
                 Ok(vec![probe])
             },
         ),
-        case("attack.wrong_secret", Group::Attack, "signed with another secret", Expect::Reject, |_, now| {
-            Ok(vec![signed(&random_secret(), &new_id(), now, &payload("webhook.test", now)?)?])
+        case("attack.wrong_secret", Group::Attack, "signed with another secret", Expect::Reject, |env| {
+            Ok(vec![signed(&env.random_secret(), &env.new_id(), env.now, &payload("webhook.test", env.now)?)?])
         }),
         missing("webhook-id"),
         missing("webhook-timestamp"),
@@ -116,24 +156,24 @@ pub(crate) fn all(generation: Generation) -> Vec<Case> {
             Group::Attack,
             "signed 10 minutes ago (tolerance is 5)",
             Expect::Reject,
-            |secret, now| Ok(vec![signed(secret, &new_id(), now - 600, &payload("webhook.test", now - 600)?)?]),
+            |env| Ok(vec![signed(env.secret, &env.new_id(), env.now - 600, &payload("webhook.test", env.now - 600)?)?]),
         ),
         case(
             "attack.future_timestamp",
             Group::Attack,
             "signed 10 minutes in the future",
             Expect::Reject,
-            |secret, now| Ok(vec![signed(secret, &new_id(), now + 600, &payload("webhook.test", now)?)?]),
+            |env| Ok(vec![signed(env.secret, &env.new_id(), env.now + 600, &payload("webhook.test", env.now)?)?]),
         ),
         case(
             "tolerance.unknown_signature_version",
             Group::Tolerance,
             "unknown signature versions beside a valid v1",
             Expect::Accept,
-            |secret, now| {
-                let mut probe = signed(secret, &new_id(), now, &payload("webhook.test", now)?)?;
+            |env| {
+                let mut probe = signed(env.secret, &env.new_id(), env.now, &payload("webhook.test", env.now)?)?;
                 let signature = header_mut(&mut probe, "webhook-signature");
-                *signature = format!("v1a,{} v2,{} {signature}", random_b64(64), random_b64(32));
+                *signature = format!("v1a,{} v2,{} {signature}", env.random_b64(64), env.random_b64(32));
                 Ok(vec![probe])
             },
         ),
@@ -142,15 +182,15 @@ pub(crate) fn all(generation: Generation) -> Vec<Case> {
             Group::Tolerance,
             "an event type this receiver has not seen before",
             Expect::Accept,
-            |secret, now| {
+            |env| {
                 let body = serde_json::json!({
                     "api_version": "2026-12-01",
                     "data": { "application_id": "app_0192d5e7c1b27a3f8e6b8c2f4d1a9e72" },
                     "id": "evt_0192d5e7c1b27a3f8e6b8c2f4d1a9e99",
-                    "timestamp": rfc3339(now),
+                    "timestamp": rfc3339(env.now),
                     "type": "interview.rescheduled",
                 });
-                Ok(vec![signed(secret, &new_id(), now, body.to_string().as_bytes())?])
+                Ok(vec![signed(env.secret, &env.new_id(), env.now, body.to_string().as_bytes())?])
             },
         ),
         case(
@@ -158,11 +198,11 @@ pub(crate) fn all(generation: Generation) -> Vec<Case> {
             Group::Tolerance,
             "two v1 signatures during a secret rotation, the valid one second",
             Expect::Accept,
-            |secret, now| {
-                let body = payload("webhook.test", now)?;
-                let id = new_id();
-                let old = crate::signature::signature(&random_secret(), &id, now, &body)?;
-                let mut probe = signed(secret, &id, now, &body)?;
+            |env| {
+                let body = payload("webhook.test", env.now)?;
+                let id = env.new_id();
+                let old = crate::signature::signature(&env.random_secret(), &id, env.now, &body)?;
+                let mut probe = signed(env.secret, &id, env.now, &body)?;
                 let signature = header_mut(&mut probe, "webhook-signature");
                 *signature = format!("{old} {signature}");
                 Ok(vec![probe])
@@ -173,10 +213,10 @@ pub(crate) fn all(generation: Generation) -> Vec<Case> {
             Group::Robustness,
             "the same message delivered twice (a retry after a lost answer)",
             Expect::Accept,
-            |secret, now| {
-                let body = payload("interview.completed", now)?;
-                let id = new_id();
-                Ok(vec![signed(secret, &id, now, &body)?, signed(secret, &id, now + 1, &body)?])
+            |env| {
+                let body = payload("interview.completed", env.now)?;
+                let id = env.new_id();
+                Ok(vec![signed(env.secret, &id, env.now, &body)?, signed(env.secret, &id, env.now + 1, &body)?])
             },
         ),
         case(
@@ -184,12 +224,12 @@ pub(crate) fn all(generation: Generation) -> Vec<Case> {
             Group::Robustness,
             "a body with unusual whitespace and unicode escapes, verified over its exact bytes",
             Expect::Accept,
-            |secret, now| {
+            |env| {
                 let body = format!(
                     "{{ \"api_version\" : \"2026-12-01\",\n  \"data\": {{\"endpoint_id\":\"ep_0192d5e7c1b27a3f8e6b8c2f4d1a9e76\",\t\"message\": \"Caf\\u00e9 \\u2014 \\ud83d\\ude00 \\\"quoted\\\" \\/ slash\" }},\r\n  \"id\":\"evt_0192d5e7c1b27a3f8e6b8c2f4d1a9e83\", \"timestamp\": \"{}\",\"type\":\"webhook.test\"   }}\n",
-                    rfc3339(now)
+                    rfc3339(env.now)
                 );
-                Ok(vec![signed(secret, &new_id(), now, body.as_bytes())?])
+                Ok(vec![signed(env.secret, &env.new_id(), env.now, body.as_bytes())?])
             },
         ),
         Case {
@@ -199,11 +239,11 @@ pub(crate) fn all(generation: Generation) -> Vec<Case> {
                 Group::Robustness,
                 "a 256 KiB event (long transcripts happen)",
                 Expect::Accept,
-                |secret, now| {
+                |env| {
                     let mut value: Value = parse_example("webhook.test")?;
-                    value["timestamp"] = Value::String(rfc3339(now));
+                    value["timestamp"] = Value::String(rfc3339(env.now));
                     value["data"]["message"] = Value::String("long transcript line. ".repeat(256 * 1024 / 22));
-                    Ok(vec![signed(secret, &new_id(), now, value.to_string().as_bytes())?])
+                    Ok(vec![signed(env.secret, &env.new_id(), env.now, value.to_string().as_bytes())?])
                 },
             )
         },
@@ -214,10 +254,13 @@ pub(crate) fn all(generation: Generation) -> Vec<Case> {
         Group::Ordering,
         "two status changes of one application, the newer (completed) before the older (in_progress)",
         Expect::Accept,
-        |secret, now| {
-            let newer = status_changed(now, "in_progress", "completed")?;
-            let older = status_changed(now - 30, "calling", "in_progress")?;
-            Ok(vec![signed(secret, &new_id(), now, &newer)?, signed(secret, &new_id(), now, &older)?])
+        |env| {
+            let newer = status_changed(env.now, "in_progress", "completed")?;
+            let older = status_changed(env.now - 30, "calling", "in_progress")?;
+            Ok(vec![
+                signed(env.secret, &env.new_id(), env.now, &newer)?,
+                signed(env.secret, &env.new_id(), env.now, &older)?,
+            ])
         },
     ));
     cases.push(Case {
@@ -227,14 +270,14 @@ pub(crate) fn all(generation: Generation) -> Vec<Case> {
             Group::Burst,
             &format!("{BURST} valid deliveries at once, as many as the server sends one endpoint"),
             Expect::Accept,
-            |secret, now| {
+            |env| {
                 let types: Vec<&str> = crate::event_types().collect();
                 (0..BURST)
                     .map(|i| {
                         let mut value = parse_example(types[i % types.len()])?;
-                        value["timestamp"] = Value::String(rfc3339(now));
+                        value["timestamp"] = Value::String(rfc3339(env.now));
                         value["id"] = Value::String(format!("evt_0192d5e7c1b27a3f8e6b8c2f4d1a{i:04x}"));
-                        signed(secret, &new_id(), now, &to_bytes(&value)?)
+                        signed(env.secret, &env.new_id(), env.now, &to_bytes(&value)?)
                     })
                     .collect()
             },
@@ -249,10 +292,10 @@ pub(crate) fn all(generation: Generation) -> Vec<Case> {
                 generation.per_type, generation.seed
             ),
             Expect::Accept,
-            move |secret, now| {
+            move |env| {
                 generated_payloads(event_type, index as u64, generation)?
                     .iter()
-                    .map(|body| signed(secret, &new_id(), now, body))
+                    .map(|body| signed(env.secret, &env.new_id(), env.now, body))
                     .collect()
             },
         )
@@ -285,11 +328,11 @@ pub fn generated_payloads(event_type: &str, stream: u64, generation: Generation)
 /// inside `data` and deeper, and values of open enums it does not know.
 fn compatibility() -> Vec<Case> {
     let changed = |id: &str, title: &str, event_type: &'static str, change: fn(&mut Value)| {
-        case(id, Group::Compatibility, title, Expect::Accept, move |secret, now| {
+        case(id, Group::Compatibility, title, Expect::Accept, move |env| {
             let mut value = parse_example(event_type)?;
-            value["timestamp"] = Value::String(rfc3339(now));
+            value["timestamp"] = Value::String(rfc3339(env.now));
             change(&mut value);
-            Ok(vec![signed(secret, &new_id(), now, &to_bytes(&value)?)?])
+            Ok(vec![signed(env.secret, &env.new_id(), env.now, &to_bytes(&value)?)?])
         })
     };
     vec![
@@ -340,7 +383,7 @@ fn case(
     group: Group,
     title: &str,
     expect: Expect,
-    build: impl Fn(&str, i64) -> Result<Vec<Probe>, SimError> + 'static,
+    build: impl Fn(&mut Env) -> Result<Vec<Probe>, SimError> + 'static,
 ) -> Case {
     Case {
         id: id.to_owned(),
@@ -359,8 +402,8 @@ fn missing(header: &'static str) -> Case {
         Group::Attack,
         &format!("a correctly signed event without the {header} header"),
         Expect::Reject,
-        move |secret, now| {
-            let mut probe = signed(secret, &new_id(), now, &payload("webhook.test", now)?)?;
+        move |env| {
+            let mut probe = signed(env.secret, &env.new_id(), env.now, &payload("webhook.test", env.now)?)?;
             probe.headers.retain(|(name, _)| name != header);
             Ok(vec![probe])
         },
@@ -392,18 +435,4 @@ fn header_mut<'a>(probe: &'a mut Probe, name: &str) -> &'a mut String {
 
 fn rfc3339(unix: i64) -> String {
     jiff::Timestamp::from_second(unix).map(|t| t.to_string()).unwrap_or_else(|_| "2026-12-01T00:00:00Z".into())
-}
-
-fn new_id() -> String {
-    crate::random_msg_id()
-}
-
-fn random_b64(len: usize) -> String {
-    let mut bytes = vec![0u8; len];
-    let _ = getrandom::fill(&mut bytes);
-    base64::engine::general_purpose::STANDARD.encode(bytes)
-}
-
-fn random_secret() -> String {
-    format!("whsec_{}", random_b64(24))
 }

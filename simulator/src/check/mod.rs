@@ -4,11 +4,13 @@
 
 mod cases;
 mod generate;
+mod pack;
 mod report;
 
 use std::time::{Duration, Instant};
 
 pub use cases::{BURST, Expect, Generation, Group, case_ids, generated_payloads};
+pub use pack::{PACK_FORMAT, PACK_TIME, Pack, PackCase, PackRequest, export};
 pub use report::{CaseResult, Report};
 
 /// What to grade and how patiently.
@@ -86,7 +88,7 @@ pub async fn run(config: &CheckConfig, mut progress: impl FnMut(&CaseResult)) ->
     let clock = Instant::now();
     let mut results = Vec::new();
     for case in config.cases() {
-        let probes = (case.build)(&config.secret, crate::unix_now())?;
+        let probes = (case.build)(&mut cases::Env::live(&config.secret, crate::unix_now()))?;
         let case_clock = Instant::now();
         let mut outcomes = Vec::new();
         if case.concurrent {

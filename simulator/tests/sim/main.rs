@@ -3,6 +3,7 @@
 //! broken.
 
 mod grader;
+mod pack;
 mod python_partners;
 mod receiver;
 mod replay;
