@@ -3,7 +3,7 @@
 
 use std::io::IsTerminal;
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
@@ -59,6 +59,13 @@ pub enum Command {
     /// Manage the key that seals webhook signing secrets at rest.
     #[command(subcommand)]
     Secrets(SecretsCommand),
+    /// Copy the embedded store to a new file while a server may be serving from it (SQLite's
+    /// online backup API: one consistent snapshot). For PostgreSQL use pg_dump.
+    Backup {
+        /// The file to write; it must not exist yet.
+        #[arg(long)]
+        to: PathBuf,
+    },
     /// Write everything in the store as JSON (API key hashes and webhook secrets are left out).
     Export {
         /// Write to this file instead of standard output.
@@ -254,7 +261,38 @@ async fn run(cli: Cli) -> Result<(), String> {
         Command::Orgs(cmd) => orgs_command(&location, keys, cmd, clock).await,
         Command::Secrets(cmd) => secrets_command(&location, keys, cmd).await,
         Command::Export { out } => export(&location, keys, out).await,
+        Command::Backup { to } => backup(&location, &to).await,
     }
+}
+
+async fn backup(location: &Location, to: &Path) -> Result<(), String> {
+    let Location::DataDir(dir) = location else {
+        return Err(
+            "`backup` copies the embedded store; for PostgreSQL use pg_dump (README, \"Backup and restore\")".into()
+        );
+    };
+    let (dir, to) = (dir.clone(), to.to_path_buf());
+    let report = tokio::task::spawn_blocking(move || store::sqlite::backup::backup(&dir, &to))
+        .await
+        .map_err(|e| format!("the backup did not finish: {e}"))?
+        .map_err(store_error)?;
+    let rows: Vec<String> = report.tables.iter().map(|(name, count)| format!("{name} {count}")).collect();
+    println!(
+        "backed up {} to {} ({} bytes, schema version {}, integrity ok)\nrows: {}",
+        report.source.display(),
+        report.path.display(),
+        report.bytes,
+        report.schema_version,
+        rows.join(", ")
+    );
+    let key = report.source.with_file_name(sealing::DATA_DIR_KEY_FILE);
+    if key.exists() {
+        println!(
+            "webhook signing secrets in it are sealed with {}: keep a copy of that key apart from the backup; a restore needs it",
+            key.display()
+        );
+    }
+    Ok(())
 }
 
 fn parse_scope(text: &str) -> Result<Scope, String> {

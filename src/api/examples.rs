@@ -96,7 +96,7 @@ fn shared_status(name: &str) -> u16 {
         "UnsupportedMediaType" => 415,
         "ValidationFailed" => 422,
         "RateLimited" => 429,
-        "ServiceUnavailable" => 503,
+        "StoreUnavailable" => 503,
         _ => 500,
     }
 }
@@ -117,8 +117,16 @@ fn problem(status: u16) -> Value {
         ),
         422 => ("validation_failed", "Validation failed", "The request has 1 invalid field."),
         429 => ("rate_limited", "Too many requests", "This API key sent too many requests; retry after 1 s."),
-        503 => ("not_ready", "Service unavailable", "The store does not answer yet."),
-        _ => ("internal_error", "Internal server error", "Something failed on the server; quote the request_id."),
+        503 => (
+            "store_unavailable",
+            "Service unavailable",
+            "The data store cannot serve requests at the moment. Retry after 2 s (see Retry-After); send a retried POST with the same Idempotency-Key.",
+        ),
+        _ => (
+            "internal_error",
+            "Internal server error",
+            "Something went wrong on our side. Quote the request_id when you report it.",
+        ),
     };
     let mut problem = json!({
         "type": format!("urn:problem-type:{code}"),

@@ -2,7 +2,7 @@
 
 use axum::Json;
 use axum::extract::State;
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -38,18 +38,12 @@ pub async fn healthz() -> Json<Health> {
     tag = TAG,
     responses(
         (status = 200, description = "Ready to serve.", body = Health),
-        (status = 503, description = "The store is not available.", body = super::problem::Problem, content_type = "application/problem+json"),
+        (status = 503, description = "The store does not answer (`store_unavailable`); the cause is in the server's log under the request id.", body = super::problem::Problem, content_type = "application/problem+json",
+            headers(("Retry-After" = u32, description = "Seconds to wait before asking again."))),
     )
 )]
 pub async fn readyz(State(state): State<AppState>) -> Result<Json<Health>, ApiError> {
-    state.store.ping().await.map_err(|e| {
-        ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "store_unavailable",
-            "Service unavailable",
-            format!("The store does not answer: {e}"),
-        )
-    })?;
+    state.store.ping().await.map_err(|e| ApiError::store_unavailable(e.to_string()))?;
     Ok(Json(Health { status: "ok".into() }))
 }
 

@@ -65,11 +65,33 @@ pub struct ApiError {
     pub detail: String,
     pub errors: Vec<FieldError>,
     pub headers: Vec<(HeaderName, HeaderValue)>,
+    /// What really went wrong, for the server's log only (driver messages, hosts, errnos).
+    /// Boxed: an `ApiError` travels in every handler's `Result`, so it stays small.
+    pub cause: Option<Box<String>>,
 }
+
+/// Seconds a client should wait before retrying a request the store could not serve.
+pub const STORE_RETRY_AFTER_SECS: u32 = 2;
 
 impl ApiError {
     pub fn new(status: StatusCode, code: &'static str, title: &'static str, detail: impl Into<String>) -> Self {
-        ApiError { status, code, title, detail: detail.into(), errors: Vec::new(), headers: Vec::new() }
+        ApiError { status, code, title, detail: detail.into(), errors: Vec::new(), headers: Vec::new(), cause: None }
+    }
+
+    /// 503 `store_unavailable` with `Retry-After`: the database or the disk cannot serve the
+    /// request now. `cause` goes to the log with the request id, never to the client.
+    pub fn store_unavailable(cause: impl Into<String>) -> Self {
+        let mut e = Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "store_unavailable",
+            "Service unavailable",
+            format!(
+                "The data store cannot serve requests at the moment. Retry after {STORE_RETRY_AFTER_SECS} s (see Retry-After); send a retried POST with the same Idempotency-Key."
+            ),
+        )
+        .with_header(header::RETRY_AFTER, HeaderValue::from(STORE_RETRY_AFTER_SECS));
+        e.cause = Some(Box::new(cause.into()));
+        e
     }
 
     pub fn with_header(mut self, name: HeaderName, value: HeaderValue) -> Self {
@@ -130,8 +152,17 @@ impl ApiError {
         e
     }
 
-    pub fn internal(detail: impl Into<String>) -> Self {
-        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal_error", "Internal server error", detail)
+    /// 500 `internal_error`. `cause` goes to the log with the request id; the client reads a
+    /// sentence asking it to quote the request id.
+    pub fn internal(cause: impl Into<String>) -> Self {
+        let mut e = Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal_error",
+            "Internal server error",
+            "Something went wrong on our side. Quote the request_id when you report it.",
+        );
+        e.cause = Some(Box::new(cause.into()));
+        e
     }
 
     /// A generic problem for a bare status code produced outside our handlers.
@@ -173,7 +204,9 @@ impl ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         if self.status.is_server_error() {
-            tracing::error!(code = self.code, detail = %self.detail, "request failed");
+            let request_id = REQUEST_ID.try_with(Clone::clone).unwrap_or_default();
+            let cause = self.cause.as_deref().unwrap_or(&self.detail);
+            tracing::error!(status = self.status.as_u16(), code = self.code, %request_id, %cause, "request failed");
         }
         let body = serde_json::to_vec(&self.to_problem()).unwrap_or_else(|_| b"{}".to_vec());
         let mut response = (self.status, body).into_response();
@@ -190,8 +223,8 @@ impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::Rejected(r) => r.into(),
-            StoreError::Closed => ApiError::from_status(StatusCode::SERVICE_UNAVAILABLE),
-            other => ApiError::internal(format!("The store failed: {other}")),
+            StoreError::Closed | StoreError::Unavailable(_) => ApiError::store_unavailable(e.to_string()),
+            other => ApiError::internal(format!("the store failed: {other}")),
         }
     }
 }

@@ -27,7 +27,8 @@ pub const WEBHOOK_SIGNATURE: &str = "webhook_signature";
         description = "Push jobs and candidates in; the platform interviews candidates by phone and sends the results back as signed webhooks.\n\n\
 Authenticate with `Authorization: Bearer tenzo_pk_…`. Every error is `application/problem+json` (RFC 9457) with a stable `code`; branch on `code`. \
 Every response carries `x-request-id`. `POST` requests accept an `Idempotency-Key` header (replayed for 24 h). \
-Lists are ordered oldest first and paged with an opaque `cursor`. Each API key is rate limited; a 429 says when to retry in `Retry-After`.",
+Lists are ordered oldest first and paged with an opaque `cursor`. Each API key is rate limited; a 429 says when to retry in `Retry-After`. \
+While the data store cannot serve requests, every operation answers 503 `store_unavailable` with `Retry-After`.",
         license(name = "MIT", identifier = "MIT"),
         contact(name = "Public API reference server")
     ),
@@ -83,7 +84,11 @@ pub fn finish(api: &mut utoipa::openapi::OpenApi) {
         )))),
     );
     for (name, description) in SHARED_RESPONSES {
-        components.responses.insert((*name).into(), RefOr::T(problem_response(description)));
+        let mut response = problem_response(description);
+        if matches!(*name, "RateLimited" | "StoreUnavailable") {
+            response.headers.insert("Retry-After".into(), retry_after_header());
+        }
+        components.responses.insert((*name).into(), RefOr::T(response));
     }
     components.parameters.insert(
         "IdempotencyKey".into(),
@@ -133,6 +138,7 @@ pub fn finish(api: &mut utoipa::openapi::OpenApi) {
             add(op, "403", "Forbidden");
             add(op, "429", "RateLimited");
             add(op, "500", "InternalError");
+            add(op, "503", "StoreUnavailable");
             if has_path_params {
                 add(op, "404", "NotFound");
             }
@@ -301,6 +307,10 @@ const SHARED_RESPONSES: &[(&str, &str)] = &[
         "The body is JSON but not valid: `validation_failed` lists every invalid field in `errors`; `idempotency_key_reused` means the key was used with a different request.",
     ),
     ("RateLimited", "Too many requests for this API key (`rate_limited`); retry after the `Retry-After` seconds."),
+    (
+        "StoreUnavailable",
+        "The data store cannot serve the request at the moment (`store_unavailable`): the database is down or unreachable, or the disk is full. Retry after the `Retry-After` seconds; send a retried `POST` with the same `Idempotency-Key`. The cause is in the server's log under the `request_id`.",
+    ),
     ("InternalError", "Something failed on the server (`internal_error`); quote the `request_id`."),
 ];
 
@@ -311,6 +321,13 @@ fn problem_response(description: &str) -> Response {
         .build();
     response.headers.insert("x-request-id".into(), request_id_header());
     response
+}
+
+fn retry_after_header() -> RefOr<utoipa::openapi::header::Header> {
+    let mut header =
+        utoipa::openapi::header::Header::new(ObjectBuilder::new().schema_type(Type::Integer).minimum(Some(0)));
+    header.description = Some("Seconds to wait before retrying.".into());
+    RefOr::T(header)
 }
 
 fn request_id_header() -> RefOr<utoipa::openapi::header::Header> {

@@ -25,6 +25,7 @@ use crate::domain::Application;
 use crate::domain::audit::AuditContext;
 use crate::domain::ids::IdKind;
 use crate::domain::results::{CallOutcome, CallResults, FailureReason, InterviewFailure};
+use crate::outage::Outage;
 use crate::rng::Rng;
 use crate::store::{InterviewStep, InterviewTask, Rejection, Store, StoreError};
 
@@ -238,13 +239,19 @@ impl InterviewEngine {
 
     /// Serves until `stop` turns true.
     pub async fn run(self: Arc<Self>, mut stop: watch::Receiver<bool>) {
+        let mut outage = Outage::new("interview engine", self.config.poll_interval, &self.owner);
         loop {
-            if let Err(e) = self.run_due().await {
-                tracing::warn!(error = %e, "interview engine: cannot claim work");
-            }
+            let wait = match self.run_due().await {
+                Ok(_) => {
+                    outage.succeeded();
+                    self.config.poll_interval
+                }
+                Err(e) => outage.failed(&e),
+            };
             tokio::select! {
-                _ = self.wake.notified() => {},
-                _ = tokio::time::sleep(self.config.poll_interval) => {},
+                // While the store is down, a wake-up (a new application) does not cut the backoff short.
+                _ = self.wake.notified(), if !outage.is_down() => {},
+                _ = tokio::time::sleep(wait) => {},
                 _ = stop.changed() => return,
             }
         }

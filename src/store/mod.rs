@@ -55,6 +55,11 @@ pub enum StoreError {
     },
     #[error("the store is shut down")]
     Closed,
+    /// The store cannot be reached or cannot write for now: the database is down or refusing
+    /// connections, the pool timed out, the file is locked past the busy timeout, or the disk is
+    /// full or read-only. The request may succeed when retried; the text is for the log.
+    #[error("the store is unavailable: {0}")]
+    Unavailable(String),
     #[error("the database URL is not a PostgreSQL connection URL: {0}")]
     BadDatabaseUrl(String),
     #[error("cannot connect to the database at {url}: {reason}")]

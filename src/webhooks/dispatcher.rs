@@ -26,6 +26,7 @@ use super::metrics::DeliveryMetrics;
 use super::signing::{Secret, signature_header};
 use crate::clock::Clock;
 use crate::domain::webhooks::{AttemptTrigger, DeliveryAttempt, ErrorClass};
+use crate::outage::Outage;
 use crate::rng::Rng;
 use crate::store::webhooks::{AttemptOutcome, DeliveryTask};
 use crate::store::{Store, StoreError};
@@ -255,7 +256,9 @@ impl Dispatcher {
 
     /// The background loop: claims due deliveries and sends each in its own task.
     pub async fn run(self: Arc<Self>, mut stop: watch::Receiver<bool>) {
+        let mut outage = Outage::new("webhook dispatcher", self.config.poll_interval, &self.owner);
         loop {
+            let mut wait = self.config.poll_interval;
             let free = self.in_flight.available_permits();
             if free > 0 {
                 let now = self.clock.now();
@@ -263,6 +266,7 @@ impl Dispatcher {
                 let limit = free.min(256) as u32;
                 match self.store.claim_deliveries(&self.owner, now, self.lease_until(now), limit, &full).await {
                     Ok(tasks) => {
+                        outage.succeeded();
                         let claimed = tasks.len();
                         for task in tasks {
                             let Ok(permit) = Arc::clone(&self.in_flight).try_acquire_owned() else { break };
@@ -285,12 +289,13 @@ impl Dispatcher {
                             continue; // There may be more due right now.
                         }
                     }
-                    Err(e) => tracing::warn!(error = %e, "webhook dispatcher: cannot claim deliveries"),
+                    Err(e) => wait = outage.failed(&e),
                 }
             }
             tokio::select! {
-                _ = self.wake.notified() => {},
-                _ = tokio::time::sleep(self.config.poll_interval) => {},
+                // While the store is down, a wake-up does not cut the backoff short.
+                _ = self.wake.notified(), if !outage.is_down() => {},
+                _ = tokio::time::sleep(wait) => {},
                 _ = stop.changed() => return,
             }
         }

@@ -372,8 +372,14 @@ pub fn assert_verified_and_redeliveries_identical(receiver: &webhook_sim::receiv
 
 /// Runs the `public-api` binary on the test's store.
 pub fn cli(store: &TestStore, args: &[&str]) -> (bool, String, String) {
+    let mut all = store.cli_args();
+    all.extend(args.iter().map(|a| (*a).to_owned()));
+    run_binary(&all)
+}
+
+/// Runs the `public-api` binary with `args` alone (no store flags from the environment).
+pub fn run_binary(args: &[impl AsRef<std::ffi::OsStr>]) -> (bool, String, String) {
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_public-api"))
-        .args(store.cli_args())
         .args(args)
         .env_remove("PUBLIC_API_DATA_DIR")
         .env_remove("PUBLIC_API_DATABASE_URL")

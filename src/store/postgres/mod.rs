@@ -78,7 +78,9 @@ impl PostgresStore {
             .map_err(|e| StoreError::Internal(format!("connection pool: {e}")))?;
         let mut store = PostgresStore { pool, keyring: Keyring::default() };
         let mut client = store.client().await.map_err(|e| match e {
-            StoreError::Database(reason) => StoreError::Unreachable { url: redact_url(url), reason },
+            StoreError::Database(reason) | StoreError::Unavailable(reason) => {
+                StoreError::Unreachable { url: redact_url(url), reason }
+            }
             other => other,
         })?;
         if require_key && keyring.is_empty() {
@@ -97,6 +99,9 @@ impl PostgresStore {
     async fn client(&self) -> Result<Object, StoreError> {
         self.pool.get().await.map_err(|e| match e {
             deadpool_postgres::PoolError::Backend(e) => pg_error(e),
+            deadpool_postgres::PoolError::Closed => StoreError::Closed,
+            // Every connection busy past the wait timeout, or a new one not made in time.
+            deadpool_postgres::PoolError::Timeout(_) => StoreError::Unavailable(format!("no database connection: {e}")),
             other => StoreError::Database(format!("no database connection: {other}")),
         })
     }

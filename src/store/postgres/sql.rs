@@ -13,16 +13,48 @@ use crate::store::encoding::{self, from_json};
 /// Statement parameters.
 pub(super) type Params<'a> = [&'a (dyn ToSql + Sync)];
 
-/// A driver error, with PostgreSQL's own message and code when the server sent one.
+/// A driver error, with PostgreSQL's own message and code when the server sent one. Losing the
+/// connection, and the server refusing work it may take later, make the store unavailable.
 pub(crate) fn pg_error(e: tokio_postgres::Error) -> StoreError {
     match e.as_db_error() {
-        Some(db) => StoreError::Database(format!("{} (SQLSTATE {})", db.message(), db.code().code())),
-        // The driver's own text is terse ("error connecting to server"); the cause says why.
-        None => match std::error::Error::source(&e) {
-            Some(cause) => StoreError::Database(format!("{e}: {cause}")),
-            None => StoreError::Database(e.to_string()),
-        },
+        Some(db) => {
+            let text = format!("{} (SQLSTATE {})", db.message(), db.code().code());
+            if unavailable_state(db.code().code()) { StoreError::Unavailable(text) } else { StoreError::Database(text) }
+        }
+        None => {
+            // The driver's own text is terse ("error connecting to server"); the cause says why.
+            let text = match std::error::Error::source(&e) {
+                Some(cause) => format!("{e}: {cause}"),
+                None => e.to_string(),
+            };
+            if connection_lost(&e) { StoreError::Unavailable(text) } else { StoreError::Database(text) }
+        }
     }
+}
+
+/// SQLSTATEs that say the server cannot do the work now rather than that the statement is wrong:
+/// connection exceptions (class 08), insufficient resources such as a full disk (class 53), the
+/// server shutting down or starting (57P01, 57P02, 57P03), and a read-only standby (25006).
+fn unavailable_state(code: &str) -> bool {
+    code.starts_with("08") || code.starts_with("53") || matches!(code, "57P01" | "57P02" | "57P03" | "25006")
+}
+
+/// Whether the driver lost (or never had) its connection: closed, an I/O error, a failed
+/// connect, or a timeout. Other driver errors (a type that does not convert) are bugs, not
+/// outages.
+fn connection_lost(e: &tokio_postgres::Error) -> bool {
+    let mut source = std::error::Error::source(e);
+    while let Some(cause) = source {
+        if cause.is::<std::io::Error>() {
+            return true;
+        }
+        source = cause.source();
+    }
+    let text = e.to_string();
+    e.is_closed()
+        || ["error connecting to server", "error communicating with the server", "timeout waiting for server"]
+            .iter()
+            .any(|known| text.starts_with(known))
 }
 
 pub(super) async fn query(c: &impl GenericClient, sql: &str, params: &Params<'_>) -> Result<Vec<Row>, StoreError> {

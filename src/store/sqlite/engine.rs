@@ -187,7 +187,7 @@ where
     let Some(conn) = conn else {
         return Box::new(move |failed: Result<(), String>| {
             let message = failed.err().unwrap_or_else(|| "the write transaction did not begin".into());
-            let _ = reply.send(Err(StoreError::Database(message)));
+            let _ = reply.send(Err(StoreError::Unavailable(message)));
         });
     };
     if let Err(e) = conn.prepare_cached("SAVEPOINT write_job").and_then(|mut s| s.execute([])) {
@@ -206,7 +206,8 @@ where
                     Ok(()) => std::panic::catch_unwind(AssertUnwindSafe(|| after(&value)))
                         .unwrap_or_else(|_| Err(StoreError::Internal("a store write's follow-up panicked".into())))
                         .map(|()| value),
-                    Err(e) => Err(StoreError::Database(e)),
+                    // BEGIN and COMMIT fail on the file, not on the request: locked, full, read-only.
+                    Err(e) => Err(StoreError::Unavailable(e)),
                 };
                 let _ = reply.send(outcome);
             }),

@@ -8,6 +8,7 @@
 
 mod applications;
 mod audit;
+pub mod backup;
 mod cache;
 mod encryption;
 mod engine;
