@@ -100,6 +100,10 @@ pub struct ServeArgs {
     /// Seconds a client may take to send request headers, and an idle connection may stay open.
     #[arg(long, env = "PUBLIC_API_HEADER_READ_TIMEOUT", default_value_t = 10)]
     pub header_read_timeout: u64,
+    /// Seconds a shutdown (SIGTERM, Ctrl-C) gives requests in progress and webhook attempts in
+    /// flight to finish; work not started is handed to other replicas at once.
+    #[arg(long, env = "PUBLIC_API_SHUTDOWN_GRACE", default_value_t = 10)]
+    pub shutdown_grace: u64,
     /// Seconds from an application's creation to its first (simulated) call.
     #[arg(long, env = "PUBLIC_API_INTERVIEW_DELAY", default_value_t = 5.0)]
     pub interview_delay: f64,
@@ -330,6 +334,7 @@ async fn serve(
     config.api.max_body_bytes = args.max_body_bytes;
     config.api.request_timeout = Duration::from_secs(args.request_timeout.max(1));
     config.api.header_read_timeout = Duration::from_secs(args.header_read_timeout.max(1));
+    config.api.shutdown_grace = Duration::from_secs(args.shutdown_grace);
     config.api.rate_limit = (args.rate_limit > 0.0)
         .then_some(RateLimit { per_second: args.rate_limit, burst: args.rate_limit_burst.max(1) });
     config.interview.delay = seconds("interview-delay", args.interview_delay)?;

@@ -12,11 +12,15 @@ use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
-/// How long shutdown waits for requests in progress.
-const DRAIN: Duration = Duration::from_secs(10);
-
-/// Serves `app` on `listener` until `stop` turns true.
-pub async fn serve(listener: TcpListener, app: Router, header_read_timeout: Duration, mut stop: watch::Receiver<bool>) {
+/// Serves `app` on `listener` until `stop` turns true; then closes the listener at once and
+/// lets requests in progress finish for at most `grace`.
+pub async fn serve(
+    listener: TcpListener,
+    app: Router,
+    header_read_timeout: Duration,
+    grace: Duration,
+    mut stop: watch::Receiver<bool>,
+) {
     let graceful = GracefulShutdown::new();
     let mut http = hyper::server::conn::http1::Builder::new();
     http.timer(TokioTimer::new()).header_read_timeout(header_read_timeout).keep_alive(true);
@@ -44,7 +48,7 @@ pub async fn serve(listener: TcpListener, app: Router, header_read_timeout: Dura
         }
     }
     drop(listener);
-    if tokio::time::timeout(DRAIN, graceful.shutdown()).await.is_err() {
-        tracing::warn!("requests still running after {DRAIN:?} of shutdown were dropped");
+    if tokio::time::timeout(grace, graceful.shutdown()).await.is_err() {
+        tracing::warn!("requests still running after {grace:?} of shutdown were dropped");
     }
 }

@@ -74,6 +74,9 @@ pub struct ApiConfig {
     /// The URL clients reach this server at (behind a proxy, say), for `servers` in the served
     /// document; without it the document names a server relative to itself.
     pub public_url: Option<String>,
+    /// At shutdown, how long requests in progress and webhook attempts in flight may take to
+    /// finish.
+    pub shutdown_grace: Duration,
 }
 
 impl Default for ApiConfig {
@@ -86,6 +89,7 @@ impl Default for ApiConfig {
             request_timeout: Duration::from_secs(30),
             header_read_timeout: Duration::from_secs(10),
             public_url: None,
+            shutdown_grace: Duration::from_secs(10),
         }
     }
 }

@@ -120,6 +120,9 @@ impl Default for InterviewConfig {
     }
 }
 
+/// How many due interviews one claim takes.
+const BATCH: u32 = 64;
+
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {
     #[error(transparent)]
@@ -179,32 +182,44 @@ impl InterviewEngine {
         self.wake.notify_one();
     }
 
+    /// The name this engine holds its interview leases under.
+    pub fn owner(&self) -> &str {
+        &self.owner
+    }
+
     /// Runs every attempt that is due now; returns how many ran.
     pub async fn run_due(self: &Arc<Self>) -> Result<usize, EngineError> {
         let mut ran = 0;
         loop {
-            let now = self.clock.now();
-            let lease_until = now.checked_add(self.config.lease).unwrap_or(now);
-            let tasks = self.store.claim_interviews(&self.owner, now, lease_until, 64).await?;
-            if tasks.is_empty() {
-                return Ok(ran);
-            }
-            // The claimed interviews run side by side: each attempt is a few durable writes, and
-            // writes made together share one commit. One after another, they ran about 100/s.
-            let mut running = tokio::task::JoinSet::new();
-            for task in tasks {
-                let this = Arc::clone(self);
-                running.spawn(async move {
-                    if let Err(e) = this.attempt(&task, None).await {
-                        tracing::warn!(application = %task.application_id, error = %e, "interview attempt failed; it is retried after its lease");
-                    }
-                    this.events.notify_one();
-                });
-            }
-            while running.join_next().await.is_some() {
-                ran += 1;
+            match self.run_batch().await? {
+                0 => return Ok(ran),
+                n => ran += n,
             }
         }
+    }
+
+    /// Claims up to [`BATCH`] due interviews and runs their attempts; returns how many ran.
+    async fn run_batch(self: &Arc<Self>) -> Result<usize, EngineError> {
+        let now = self.clock.now();
+        let lease_until = now.checked_add(self.config.lease).unwrap_or(now);
+        let tasks = self.store.claim_interviews(&self.owner, now, lease_until, BATCH).await?;
+        // The claimed interviews run side by side: each attempt is a few durable writes, and
+        // writes made together share one commit. One after another, they ran about 100/s.
+        let mut running = tokio::task::JoinSet::new();
+        for task in tasks {
+            let this = Arc::clone(self);
+            running.spawn(async move {
+                if let Err(e) = this.attempt(&task, None).await {
+                    tracing::warn!(application = %task.application_id, error = %e, "interview attempt failed; it is retried after its lease");
+                }
+                this.events.notify_one();
+            });
+        }
+        let mut ran = 0;
+        while running.join_next().await.is_some() {
+            ran += 1;
+        }
+        Ok(ran)
     }
 
     /// Runs one attempt of `application_id` now with a forced outcome (the sandbox endpoint);
@@ -241,13 +256,20 @@ impl InterviewEngine {
     pub async fn run(self: Arc<Self>, mut stop: watch::Receiver<bool>) {
         let mut outage = Outage::new("interview engine", self.config.poll_interval, &self.owner);
         loop {
-            let wait = match self.run_due().await {
-                Ok(_) => {
+            // One batch at a time, so that a shutdown waits for one batch, not the whole backlog.
+            let wait = match self.run_batch().await {
+                Ok(ran) => {
                     outage.succeeded();
+                    if ran == BATCH as usize && !*stop.borrow() {
+                        continue; // There may be more due right now.
+                    }
                     self.config.poll_interval
                 }
                 Err(e) => outage.failed(&e),
             };
+            if *stop.borrow() {
+                return;
+            }
             tokio::select! {
                 // While the store is down, a wake-up (a new application) does not cut the backoff short.
                 _ = self.wake.notified(), if !outage.is_down() => {},

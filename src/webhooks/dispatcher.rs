@@ -148,6 +148,9 @@ pub struct Dispatcher {
     wake: Arc<Notify>,
     gates: Mutex<HashMap<String, Gate>>,
     in_flight: Arc<Semaphore>,
+    /// Turns true when the server shuts down: deliveries not yet sent are left for another
+    /// server instead of being sent now.
+    stopping: watch::Sender<bool>,
     pub metrics: DeliveryMetrics,
 }
 
@@ -193,8 +196,32 @@ impl Dispatcher {
             owner: format!("dispatcher-{}", uuid::Uuid::now_v7().simple()),
             wake,
             gates: Mutex::new(HashMap::new()),
+            stopping: watch::channel(false).0,
             metrics: DeliveryMetrics::default(),
         }))
+    }
+
+    /// The name this dispatcher holds its delivery leases under.
+    pub fn owner(&self) -> &str {
+        &self.owner
+    }
+
+    /// Waits, at most `within`, for every delivery task the background loop started to end:
+    /// attempts in flight finish, and queued ones give up at once after the loop stopped.
+    /// `false` when some were still running.
+    pub async fn drain(&self, within: Duration) -> bool {
+        let all = u32::try_from(self.config.max_in_flight.max(1)).unwrap_or(u32::MAX);
+        tokio::time::timeout(within, self.in_flight.acquire_many(all)).await.is_ok()
+    }
+
+    /// Resolves once the server is shutting down.
+    async fn stopped(&self) {
+        let mut stopping = self.stopping.subscribe();
+        let _ = stopping.wait_for(|s| *s).await;
+    }
+
+    fn is_stopping(&self) -> bool {
+        *self.stopping.borrow()
     }
 
     pub fn config(&self) -> &DeliveryConfig {
@@ -285,7 +312,7 @@ impl Dispatcher {
                                 }
                             });
                         }
-                        if claimed == free.min(256) {
+                        if claimed == free.min(256) && !*stop.borrow() {
                             continue; // There may be more due right now.
                         }
                     }
@@ -296,13 +323,22 @@ impl Dispatcher {
                 // While the store is down, a wake-up does not cut the backoff short.
                 _ = self.wake.notified(), if !outage.is_down() => {},
                 _ = tokio::time::sleep(wait) => {},
-                _ = stop.changed() => return,
+                _ = stop.changed() => {},
+            }
+            if *stop.borrow() {
+                // Stop claiming; deliveries claimed and not yet sent stop waiting (see `scheduled`).
+                self.stopping.send_replace(true);
+                return;
             }
         }
     }
 
-    /// A scheduled attempt, subject to the endpoint's limits. `Ok(false)` when postponed.
+    /// A scheduled attempt, subject to the endpoint's limits. `Ok(false)` when postponed, or
+    /// left unsent because the server is shutting down (its lease is released then).
     async fn scheduled(&self, task: DeliveryTask) -> Result<bool, DispatchError> {
+        if self.is_stopping() {
+            return Ok(false);
+        }
         let now = self.clock.now();
         let Some(target) = self.store.delivery_target(&task.endpoint_id, now).await? else {
             self.give_up(&task, "the endpoint no longer exists").await?;
@@ -318,11 +354,15 @@ impl Dispatcher {
             Admission::Queue(gate, queued) => {
                 // The endpoint is at its concurrency cap: wait in memory for a permit rather than
                 // going back to the store, which cost a write per attempt and capped throughput.
-                let waited = tokio::time::timeout(QUEUE_WAIT, gate.acquire_owned()).await;
+                let waited = tokio::select! {
+                    waited = tokio::time::timeout(QUEUE_WAIT, gate.acquire_owned()) => Some(waited),
+                    () = self.stopped() => None,
+                };
                 drop(queued);
                 match waited {
-                    Ok(Ok(permit)) => permit,
-                    _ => return self.postpone(&task, now, SignedDuration::from_millis(200)).await,
+                    Some(Ok(Ok(permit))) => permit,
+                    Some(_) => return self.postpone(&task, now, SignedDuration::from_millis(200)).await,
+                    None => return Ok(false),
                 }
             }
             Admission::Later(wait) => return self.postpone(&task, now, wait).await,

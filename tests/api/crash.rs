@@ -21,11 +21,16 @@ const BIN: &str = env!("CARGO_BIN_EXE_public-api");
 /// Leases are short, so that on a shared store (where a restart does not free them) a killed
 /// server's work is picked up within seconds.
 pub(crate) fn spawn(store: &TestStore) -> (Child, String, Option<String>) {
+    spawn_with(store, &["--interview-lease", "3", "--webhook-timeout", "2"])
+}
+
+/// [`spawn`] with other lease flags (`--interview-lease`, `--webhook-timeout`) and any more.
+pub(crate) fn spawn_with(store: &TestStore, flags: &[&str]) -> (Child, String, Option<String>) {
     let mut child = Command::new(BIN)
         .args(store.cli_args())
         .args(["serve", "--addr", "127.0.0.1:0"])
         .args(["--interview-delay", "0", "--interview-outcomes", "completed=1", "--rate-limit", "0"])
-        .args(["--interview-lease", "3", "--webhook-timeout", "2"])
+        .args(flags)
         .args([
             "--webhook-allow-cidr",
             "127.0.0.1/32",

@@ -131,7 +131,7 @@ async fn replicas_claim_each_delivery_once() {
 /// and a duplicate only ever repeats a `webhook-id` with the same bytes.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_replica_killed_midway_loses_no_event() {
-    use webhook_sim::receiver::script::{Count, Reply, Rule, Script};
+    use webhook_sim::receiver::script::Script;
     use webhook_sim::receiver::{Filter, Receiver, ReceiverConfig};
 
     let store = TestStore::new().await;
@@ -150,13 +150,7 @@ async fn a_replica_killed_midway_loses_no_event() {
     let client = reqwest::Client::builder().timeout(Duration::from_secs(10)).build().unwrap();
     let post =
         |base: &str, path: &str, body: Value| client.post(format!("{base}{path}")).bearer_auth(&key).json(&body).send();
-    let endpoint: Value = post(&bases[0], "/v1/webhook-endpoints", json!({"url": format!("{}/hook", receiver.url())}))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    receiver.set_secrets(&[endpoint["secret"].as_str().unwrap().to_owned()]).unwrap();
+    subscribe(&client, &bases[0], &key, &receiver).await;
     let job: Value = post(&bases[1], "/v1/jobs", json!({"title": "Driver", "external_id": "REQ-1"}))
         .await
         .unwrap()
@@ -175,11 +169,7 @@ async fn a_replica_killed_midway_loses_no_event() {
             slowed = true;
             // Slow answers from here on keep deliveries in flight, so the replica about to die
             // holds leases on deliveries it has sent and not yet recorded.
-            let slow = Reply { delay_ms: 300, ..Reply::default() };
-            receiver.set_script(Script {
-                rules: vec![Rule { count: Count::Request, then: Some(slow), ..Rule::default() }],
-                chaos: None,
-            });
+            receiver.set_script(slow_answers(300));
         }
         if posted >= APPLICATIONS / 2 && !killed {
             killed = true;
@@ -216,27 +206,144 @@ async fn a_replica_killed_midway_loses_no_event() {
     assert_eq!(ids.len(), APPLICATIONS, "one interview.completed per application");
 
     // The ledger: every event the store holds (read from a live replica) reaches the receiver.
-    let expected = events_in_store(&client, &bases[0], &key).await;
-    let deadline = Instant::now() + Duration::from_secs(120);
-    let received = loop {
-        let received: BTreeSet<String> =
-            receiver.deliveries().iter().filter(|d| d.accepted()).filter_map(|d| d.webhook_id.clone()).collect();
-        if expected.is_subset(&received) {
-            break received;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{} of {} events delivered",
-            expected.intersection(&received).count(),
-            expected.len()
-        );
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    };
-    assert_eq!(received, expected, "nothing arrived that the store does not hold");
+    await_ledger(&client, &bases[0], &key, &receiver, Duration::from_secs(120)).await;
     drop(children);
     let messages = crate::support::assert_verified_and_redeliveries_identical(&receiver);
     let attempts = receiver.deliveries().len();
     eprintln!("{messages} events, {attempts} requests received ({} repeats)", attempts - messages);
+}
+
+/// Two replicas, one a `public-api serve` process with long leases (60 s for interviews, 30 s
+/// for deliveries); SIGTERM to it midway through a load. It exits 0 after finishing what it had
+/// in flight, holds no lease afterwards, and the other replica delivers what it left at once,
+/// not when its leases would have expired. Nothing is lost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replica_terminated_midway_hands_its_work_over_at_once() {
+    use public_api::interview::OutcomeWeights;
+    use public_api::store::Location;
+    use webhook_sim::receiver::script::Script;
+    use webhook_sim::receiver::{Filter, Receiver, ReceiverConfig};
+
+    let store = TestStore::new().await;
+    if !store.is_postgres() {
+        eprintln!("skipped: replicas share a PostgreSQL database; set {DATABASE_URL_VAR} to run this test");
+        return;
+    }
+    let receiver = Receiver::start(ReceiverConfig::new("whsec_dW5zZXQ=")).await.unwrap();
+    let long_leases = ["--interview-lease", "60", "--webhook-timeout", "15", "--shutdown-grace", "10"];
+    let (terminated, base, key) = crate::crash::spawn_with(&store, &long_leases);
+    let mut terminated = Replicas1(terminated);
+    let key = key.expect("the first replica bootstraps the empty database");
+    let mut other = config(&store);
+    other.interview.delay = jiff::SignedDuration::ZERO;
+    other.interview.outcomes = OutcomeWeights::parse("completed=1").unwrap();
+    other.interview.lease = jiff::SignedDuration::from_secs(60);
+    other.delivery.timeout = Duration::from_secs(15);
+    let other = Server::start(other, Arc::new(SystemClock)).await.unwrap();
+    let owners = vec![other.state().engine.owner().to_owned(), other.state().dispatcher.owner().to_owned()];
+    let Location::Postgres(url) = store.location() else { unreachable!() };
+    let (db, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls).await.unwrap();
+    tokio::spawn(connection);
+
+    public_api::install_crypto_provider();
+    let client = reqwest::Client::builder().timeout(Duration::from_secs(10)).build().unwrap();
+    let post = |path: &str, body: Value| client.post(format!("{base}{path}")).bearer_auth(&key).json(&body).send();
+    subscribe(&client, &base, &key, &receiver).await;
+    // Slow answers keep the terminated replica's deliveries in flight and queued behind its
+    // 16-per-endpoint cap when the signal comes.
+    receiver.set_script(slow_answers(200));
+    let job: Value =
+        post("/v1/jobs", json!({"title": "Driver", "external_id": "REQ-1"})).await.unwrap().json().await.unwrap();
+    let job_id = job["id"].as_str().unwrap().to_owned();
+    const APPLICATIONS: usize = 200;
+    for _ in 0..APPLICATIONS / 8 {
+        let batch: Vec<_> = (0..8).map(|_| post("/v1/applications", application(&job_id))).collect();
+        for answer in join_all(batch).await {
+            assert_eq!(answer.unwrap().status(), 201);
+        }
+    }
+    receiver.wait_for(40, Duration::from_secs(30)).await.unwrap();
+
+    let held = "SELECT event_id FROM webhook_deliveries WHERE lease_owner IS NOT NULL AND lease_owner <> ALL($1)";
+    let leased_before: BTreeSet<String> =
+        db.query(held, &[&owners]).await.unwrap().iter().map(|r| r.get::<_, String>(0)).collect();
+    let signalled = Instant::now();
+    let pid = terminated.0.id().to_string();
+    assert!(std::process::Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    let status = loop {
+        if let Some(status) = terminated.0.try_wait().unwrap() {
+            break status;
+        }
+        assert!(signalled.elapsed() < Duration::from_secs(20), "no exit 20 s after SIGTERM");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    };
+    let exited = jiff::Timestamp::now();
+    assert!(status.success(), "SIGTERM ends with {status}");
+    eprintln!("exited 0 in {:.2} s after SIGTERM", signalled.elapsed().as_secs_f64());
+
+    // It holds nothing: no interview or delivery waits for its lease to expire.
+    for table in ["interviews", "webhook_deliveries"] {
+        let sql = format!("SELECT count(*) FROM {table} WHERE lease_owner IS NOT NULL AND lease_owner <> ALL($1)");
+        let left: i64 = db.query_one(&sql, &[&owners]).await.unwrap().get(0);
+        assert_eq!(left, 0, "leases left in {table} by the terminated replica");
+    }
+    receiver.set_script(Script::default());
+
+    // What it had claimed and not delivered arrives from the other replica within 2 s.
+    let delivered_by = |deadline: jiff::Timestamp| -> BTreeSet<String> {
+        receiver
+            .deliveries()
+            .iter()
+            .filter(|d| d.accepted() && d.received_at.parse::<jiff::Timestamp>().is_ok_and(|t| t <= deadline))
+            .filter_map(|d| d.webhook_id.clone())
+            .collect()
+    };
+    let left_over: BTreeSet<String> = leased_before.difference(&delivered_by(exited)).cloned().collect();
+    let completed =
+        Filter { accepted: Some(true), duplicate: Some(false), ..Filter::event_type("interview.completed") };
+    receiver.wait_matching(&completed, APPLICATIONS, Duration::from_secs(30)).await.unwrap();
+
+    // The ledger balances: every event in the store arrived.
+    let other_base = format!("http://{}", other.local_addr());
+    await_ledger(&client, &other_base, &key, &receiver, Duration::from_secs(30)).await;
+
+    // What it had claimed and not delivered arrived from the other replica long before its
+    // 30 s delivery leases would have expired. (Alone on this machine it takes under 1 s; the
+    // bound is loose because CI runs this beside other tests on two shared cores.)
+    let mut taken_over: Vec<(f64, String)> = left_over
+        .iter()
+        .map(|id| {
+            let first = receiver
+                .deliveries()
+                .iter()
+                .filter(|d| d.accepted() && d.webhook_id.as_deref() == Some(id))
+                .filter_map(|d| d.received_at.parse::<jiff::Timestamp>().ok())
+                .min()
+                .expect("every left-over event arrived");
+            (first.duration_since(exited).as_secs_f64(), id.clone())
+        })
+        .collect();
+    taken_over.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let slowest = taken_over.last().map_or(0.0, |(s, _)| *s);
+    eprintln!(
+        "{} of its leased deliveries were left at exit; the other replica delivered them {:.2} to {:.2} s after it",
+        taken_over.len(),
+        taken_over.first().map_or(0.0, |(s, _)| *s),
+        slowest
+    );
+    assert!(slowest < 15.0, "taken over late: {:?}", &taken_over[taken_over.len().saturating_sub(5)..]);
+    other.shutdown().await.unwrap();
+    crate::support::assert_verified_and_redeliveries_identical(&receiver);
+}
+
+/// One server process, killed when the test ends if it still runs.
+struct Replicas1(std::process::Child);
+
+impl Drop for Replicas1 {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }
 
 /// The server processes, killed when the test ends, even by a failed assertion: a leftover
@@ -249,6 +356,49 @@ impl Drop for Replicas {
             let _ = child.kill();
             let _ = child.wait();
         }
+    }
+}
+
+/// Registers `receiver` as a webhook endpoint through `base` and gives it the secret.
+async fn subscribe(client: &reqwest::Client, base: &str, key: &str, receiver: &webhook_sim::receiver::Receiver) {
+    let body = json!({"url": format!("{}/hook", receiver.url())});
+    let response = client.post(format!("{base}/v1/webhook-endpoints")).bearer_auth(key).json(&body).send();
+    let endpoint: Value = response.await.unwrap().json().await.unwrap();
+    receiver.set_secrets(&[endpoint["secret"].as_str().unwrap().to_owned()]).unwrap();
+}
+
+/// Answers every request after `delay_ms`, keeping deliveries in flight.
+fn slow_answers(delay_ms: u64) -> webhook_sim::receiver::script::Script {
+    use webhook_sim::receiver::script::{Count, Reply, Rule, Script};
+    let slow = Reply { delay_ms, ..Reply::default() };
+    Script { rules: vec![Rule { count: Count::Request, then: Some(slow), ..Rule::default() }], chaos: None }
+}
+
+/// Waits until every event in the store (read through `base`) has reached `receiver`; returns
+/// the ids received.
+async fn await_ledger(
+    client: &reqwest::Client,
+    base: &str,
+    key: &str,
+    receiver: &webhook_sim::receiver::Receiver,
+    within: Duration,
+) -> BTreeSet<String> {
+    let expected = events_in_store(client, base, key).await;
+    let deadline = Instant::now() + within;
+    loop {
+        let received: BTreeSet<String> =
+            receiver.deliveries().iter().filter(|d| d.accepted()).filter_map(|d| d.webhook_id.clone()).collect();
+        if expected.is_subset(&received) {
+            assert_eq!(received, expected, "nothing arrived that the store does not hold");
+            return received;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{} of {} events delivered",
+            expected.intersection(&received).count(),
+            expected.len()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
 

@@ -80,11 +80,15 @@ pub(super) async fn claim_interview(
     interview_task(org_id.to_owned(), application_id.to_owned(), r.get(0), r.get(1), r.get(2)).map(Some)
 }
 
-/// Drops every interview lease (the server that held them is gone).
-pub(super) async fn release_leases(c: &impl GenericClient) -> Result<(), StoreError> {
-    execute(c, "UPDATE interviews SET lease_owner = NULL, lease_until = NULL WHERE state = 'scheduled'", &[])
-        .await
-        .map(|_| ())
+/// Drops interview leases: those `owner` holds, or every one.
+pub(super) async fn release_leases(c: &impl GenericClient, owner: Option<&str>) -> Result<u64, StoreError> {
+    execute(
+        c,
+        "UPDATE interviews SET lease_owner = NULL, lease_until = NULL
+         WHERE lease_owner IS NOT NULL AND ($1::text IS NULL OR lease_owner = $1)",
+        &[&owner],
+    )
+    .await
 }
 
 pub(super) async fn advance_interview(

@@ -71,7 +71,7 @@ impl PostgresStore {
         let manager = Manager::from_config(config, NoTls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
         let pool = Pool::builder(manager)
             .max_size(POOL_SIZE)
-            .wait_timeout(Some(Duration::from_secs(30)))
+            .wait_timeout(Some(Duration::from_secs(10)))
             .create_timeout(Some(Duration::from_secs(10)))
             .runtime(deadpool_postgres::Runtime::Tokio1)
             .build()
@@ -282,10 +282,21 @@ impl Store for PostgresStore {
         })
     }
 
-    async fn release_leases(&self) -> Result<(), StoreError> {
+    async fn release_leases(&self, now: Timestamp) -> Result<(), StoreError> {
         in_transaction!(self, |tx| {
-            interviews::release_leases(&tx).await?;
-            webhooks::release_leases(&tx).await?
+            interviews::release_leases(&tx, None).await?;
+            webhooks::release_leases(&tx, None, now).await?;
+        })
+    }
+
+    async fn release_leases_of(&self, owners: Vec<String>, now: Timestamp) -> Result<u64, StoreError> {
+        in_transaction!(self, |tx| {
+            let mut released = 0;
+            for owner in &owners {
+                released += interviews::release_leases(&tx, Some(owner)).await?;
+                released += webhooks::release_leases(&tx, Some(owner), now).await?;
+            }
+            released
         })
     }
 

@@ -367,15 +367,21 @@ pub(super) async fn finish_attempt(
     Ok(())
 }
 
-/// Drops every delivery lease (the server that held them is gone).
-pub(super) async fn release_leases(c: &impl GenericClient) -> Result<(), StoreError> {
+/// Drops delivery leases: those `owner` holds, or every one. A claim moves a delivery's next
+/// attempt to the end of its lease, so a released pending delivery is made due again `now`.
+pub(super) async fn release_leases(
+    c: &impl GenericClient,
+    owner: Option<&str>,
+    now: Timestamp,
+) -> Result<u64, StoreError> {
     execute(
         c,
-        "UPDATE webhook_deliveries SET lease_owner = NULL, lease_until = NULL WHERE lease_owner IS NOT NULL",
-        &[],
+        "UPDATE webhook_deliveries SET lease_owner = NULL, lease_until = NULL,
+           next_attempt_at = CASE WHEN status = 'pending' THEN $2 ELSE next_attempt_at END
+         WHERE lease_owner IS NOT NULL AND ($1::text IS NULL OR lease_owner = $1)",
+        &[&owner, &micros(now)],
     )
     .await
-    .map(|_| ())
 }
 
 pub(super) async fn postpone(

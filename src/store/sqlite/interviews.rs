@@ -81,10 +81,15 @@ pub(super) fn claim_interview(
     interview_task(org_id.to_owned(), application_id.to_owned(), attempts, &outcomes, due_at).map(Some)
 }
 
-/// Drops every interview lease (the server that held them is gone).
-pub(super) fn release_leases(conn: &Connection) -> Result<(), StoreError> {
-    conn.execute("UPDATE interviews SET lease_owner = NULL, lease_until = NULL WHERE state = 'scheduled'", [])?;
-    Ok(())
+/// Drops interview leases: those `owner` holds, or every one.
+pub(super) fn release_leases(conn: &Connection, owner: Option<&str>) -> Result<u64, StoreError> {
+    let n = conn
+        .prepare_cached(
+            "UPDATE interviews SET lease_owner = NULL, lease_until = NULL
+             WHERE lease_owner IS NOT NULL AND (?1 IS NULL OR lease_owner = ?1)",
+        )?
+        .execute([owner])?;
+    Ok(n as u64)
 }
 
 pub(super) fn advance_interview(

@@ -307,11 +307,24 @@ impl Store for SqliteStore {
             .await
     }
 
-    async fn release_leases(&self) -> Result<(), StoreError> {
+    async fn release_leases(&self, now: Timestamp) -> Result<(), StoreError> {
         self.engine
-            .write(|conn| {
-                interviews::release_leases(conn)?;
-                webhooks::release_leases(conn)
+            .write(move |conn| {
+                interviews::release_leases(conn, None)?;
+                webhooks::release_leases(conn, None, now).map(drop)
+            })
+            .await
+    }
+
+    async fn release_leases_of(&self, owners: Vec<String>, now: Timestamp) -> Result<u64, StoreError> {
+        self.engine
+            .write(move |conn| {
+                let mut released = 0;
+                for owner in &owners {
+                    released += interviews::release_leases(conn, Some(owner))?;
+                    released += webhooks::release_leases(conn, Some(owner), now)?;
+                }
+                Ok(released)
             })
             .await
     }

@@ -348,13 +348,17 @@ pub(super) fn finish_attempt(
     Ok(())
 }
 
-/// Drops every delivery lease (the server that held them is gone).
-pub(super) fn release_leases(conn: &Connection) -> Result<(), StoreError> {
-    conn.execute(
-        "UPDATE webhook_deliveries SET lease_owner = NULL, lease_until = NULL WHERE lease_owner IS NOT NULL",
-        [],
-    )?;
-    Ok(())
+/// Drops delivery leases: those `owner` holds, or every one. A claim moves a delivery's next
+/// attempt to the end of its lease, so a released pending delivery is made due again `now`.
+pub(super) fn release_leases(conn: &Connection, owner: Option<&str>, now: Timestamp) -> Result<u64, StoreError> {
+    let n = conn
+        .prepare_cached(
+            "UPDATE webhook_deliveries SET lease_owner = NULL, lease_until = NULL,
+           next_attempt_at = CASE WHEN status = 'pending' THEN ?2 ELSE next_attempt_at END
+         WHERE lease_owner IS NOT NULL AND (?1 IS NULL OR lease_owner = ?1)",
+        )?
+        .execute(rusqlite::params![owner, micros(now)])?;
+    Ok(n as u64)
 }
 
 pub(super) fn postpone(conn: &Connection, delivery_id: &str, owner: &str, at: Timestamp) -> Result<(), StoreError> {
