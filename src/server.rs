@@ -105,7 +105,7 @@ impl Server {
         // process are stale: it frees them so its interviews and deliveries resume at once. On a
         // shared database they may be another replica's, and are left to expire.
         if store.is_exclusive() {
-            store.release_leases(clock.now()).await?;
+            store.release_leases(None, clock.now()).await?;
         }
         let seeded = match &config.seed {
             Some(path) => {
@@ -131,17 +131,16 @@ impl Server {
         let engine = InterviewEngine::new(Arc::clone(&store), Arc::clone(&clock), interview, Arc::clone(&events));
         let dispatcher = Dispatcher::new(Arc::clone(&store), Arc::clone(&clock), config.delivery.clone(), events)
             .map_err(|e| ServeError::Crashed(e.to_string()))?;
-        let (store_for_leases, clock_for_leases) = (Arc::clone(&store), Arc::clone(&clock));
         let state = AppState::new(store, clock, Arc::clone(&engine), Arc::clone(&dispatcher), config.api.clone());
         let app = api::router(state.clone());
         let (stop, stopped) = watch::channel(false);
-        let engine_task = config.interview.background.then(|| tokio::spawn(Arc::clone(&engine).run(stop.subscribe())));
-        let dispatcher_task =
-            config.delivery.background.then(|| tokio::spawn(Arc::clone(&dispatcher).run(stop.subscribe())));
+        let engine_task = config.interview.background.then(|| tokio::spawn(engine.run(stop.subscribe())));
+        let dispatcher_task = config.delivery.background.then(|| tokio::spawn(dispatcher.run(stop.subscribe())));
         let flusher =
             tokio::spawn(flush_usage_periodically(state.clone(), config.usage_flush_interval, stop.subscribe()));
         let task_state = state.clone();
         let (header_read_timeout, grace) = (config.api.header_read_timeout, config.api.shutdown_grace);
+        let leases_state = state.clone();
         let background = async move {
             // Stop claiming; the engine finishes the batch it runs, the dispatcher the attempts
             // in flight (for at most the grace), and what they hold but have not started is
@@ -149,11 +148,12 @@ impl Server {
             for task in [engine_task, dispatcher_task].into_iter().flatten() {
                 let _ = task.await;
             }
-            if !dispatcher.drain(grace).await {
+            let state = leases_state;
+            if !state.dispatcher.drain(grace).await {
                 tracing::warn!("webhook attempts still in flight after {grace:?}; another server sends them again");
             }
-            let owners = vec![engine.owner().to_owned(), dispatcher.owner().to_owned()];
-            match store_for_leases.release_leases_of(owners, clock_for_leases.now()).await {
+            let owners = vec![state.engine.owner().to_owned(), state.dispatcher.owner().to_owned()];
+            match state.store.release_leases(Some(owners), state.clock.now()).await {
                 Ok(0) => {}
                 Ok(released) => tracing::info!(released, "released leases for other servers"),
                 Err(e) => tracing::warn!(error = %e, "could not release leases; they expire instead"),

@@ -9,6 +9,8 @@
 
 use serde_json::{Map, Value, json};
 
+use super::problem::ApiError;
+
 /// Nesting deeper than this is cut short (the schemas are not recursive, this is a guard).
 const MAX_DEPTH: usize = 12;
 
@@ -103,6 +105,8 @@ fn shared_status(name: &str) -> u16 {
 
 /// The problem a status usually carries.
 fn problem(status: u16) -> Value {
+    // Problems whose words never vary take them from the constructor that answers with them.
+    let (unavailable, internal) = (ApiError::store_unavailable(""), ApiError::internal(""));
     let (code, title, detail) = match status {
         400 => ("invalid_query", "Invalid query", "Some query parameters are invalid."),
         401 => ("api_key_invalid", "Unauthorized", "The API key is not valid."),
@@ -117,16 +121,8 @@ fn problem(status: u16) -> Value {
         ),
         422 => ("validation_failed", "Validation failed", "The request has 1 invalid field."),
         429 => ("rate_limited", "Too many requests", "This API key sent too many requests; retry after 1 s."),
-        503 => (
-            "store_unavailable",
-            "Service unavailable",
-            "The data store cannot serve requests at the moment. Retry after 2 s (see Retry-After); send a retried POST with the same Idempotency-Key.",
-        ),
-        _ => (
-            "internal_error",
-            "Internal server error",
-            "Something went wrong on our side. Quote the request_id when you report it.",
-        ),
+        503 => (unavailable.code, unavailable.title, unavailable.detail.as_str()),
+        _ => (internal.code, internal.title, internal.detail.as_str()),
     };
     let mut problem = json!({
         "type": format!("urn:problem-type:{code}"),

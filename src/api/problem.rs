@@ -81,7 +81,7 @@ impl ApiError {
     /// 503 `store_unavailable` with `Retry-After`: the database or the disk cannot serve the
     /// request now. `cause` goes to the log with the request id, never to the client.
     pub fn store_unavailable(cause: impl Into<String>) -> Self {
-        let mut e = Self::new(
+        Self::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "store_unavailable",
             "Service unavailable",
@@ -89,13 +89,18 @@ impl ApiError {
                 "The data store cannot serve requests at the moment. Retry after {STORE_RETRY_AFTER_SECS} s (see Retry-After); send a retried POST with the same Idempotency-Key."
             ),
         )
-        .with_header(header::RETRY_AFTER, HeaderValue::from(STORE_RETRY_AFTER_SECS));
-        e.cause = Some(Box::new(cause.into()));
-        e
+        .with_header(header::RETRY_AFTER, HeaderValue::from(STORE_RETRY_AFTER_SECS))
+        .with_cause(cause.into())
     }
 
     pub fn with_header(mut self, name: HeaderName, value: HeaderValue) -> Self {
         self.headers.push((name, value));
+        self
+    }
+
+    /// Attaches what really went wrong, for the log only.
+    fn with_cause(mut self, cause: String) -> Self {
+        self.cause = Some(Box::new(cause));
         self
     }
 
@@ -155,14 +160,13 @@ impl ApiError {
     /// 500 `internal_error`. `cause` goes to the log with the request id; the client reads a
     /// sentence asking it to quote the request id.
     pub fn internal(cause: impl Into<String>) -> Self {
-        let mut e = Self::new(
+        Self::new(
             StatusCode::INTERNAL_SERVER_ERROR,
             "internal_error",
             "Internal server error",
             "Something went wrong on our side. Quote the request_id when you report it.",
-        );
-        e.cause = Some(Box::new(cause.into()));
-        e
+        )
+        .with_cause(cause.into())
     }
 
     /// A generic problem for a bare status code produced outside our handlers.

@@ -386,13 +386,11 @@ pub trait Store: Send + Sync + 'static {
         lease_until: Timestamp,
         audit: AuditContext,
     ) -> Result<Option<InterviewTask>, StoreError>;
-    /// Drops every interview and delivery lease; for a process that owns the store alone, at
-    /// start-up, so that work a killed process held resumes at once.
-    async fn release_leases(&self, now: Timestamp) -> Result<(), StoreError>;
-    /// Drops the interview and delivery leases `owners` hold, for a server shutting down: its
-    /// unfinished work is claimable by another replica at once, not after the lease. Returns
-    /// how many leases were dropped.
-    async fn release_leases_of(&self, owners: Vec<String>, now: Timestamp) -> Result<u64, StoreError>;
+    /// Drops interview and delivery leases: those `owners` hold, for a server shutting down, so
+    /// that its unfinished work is claimable by another replica at once rather than after the
+    /// lease; or, with `None`, every lease, for a process that owns the store alone, at start-up,
+    /// so that work a killed process held resumes at once. Returns how many were dropped.
+    async fn release_leases(&self, owners: Option<Vec<String>>, now: Timestamp) -> Result<u64, StoreError>;
     /// Applies one step of `owner`'s interview: moves the application (queuing
     /// `application.status_changed`) and updates the schedule, in one transaction. `None` when
     /// the application is gone or already final (for example cancelled; the interview is then

@@ -431,3 +431,12 @@ pub(crate) fn after_attempt(
     };
     AttemptWrite { status, release_lease: !lease_lost(lease_owner, owner) }
 }
+
+/// The lease owners a release covers, one statement each: every one of `owners`, or, when none
+/// are named, `None` alone, which matches every holder.
+pub(crate) fn lease_holders(owners: &Option<Vec<String>>) -> Vec<Option<&str>> {
+    match owners {
+        Some(owners) => owners.iter().map(|o| Some(o.as_str())).collect(),
+        None => vec![None],
+    }
+}

@@ -24,11 +24,8 @@ pub fn run(root: &Path) -> Result<String, String> {
     let _ = std::fs::remove_dir_all(&work);
     std::fs::create_dir_all(&work).map_err(|e| format!("cannot create {}: {e}", work.display()))?;
     let test = work.join("docs.test.mjs");
-    std::fs::copy(root.join("clients/browser/docs.test.mjs"), &test)
-        .map_err(|e| format!("cannot copy the test: {e}"))?;
-    let modules = bin.parent().map(Path::to_path_buf).unwrap_or_default();
-    std::os::unix::fs::symlink(&modules, work.join("node_modules"))
-        .map_err(|e| format!("cannot link {}: {e}", modules.display()))?;
+    tools::copy(&root.join("clients/browser/docs.test.mjs"), &test)?;
+    tools::link_node_modules(&bin, &work)?;
     let (server, url, key) = live::start_server(root, &work.join("data"), &[])?;
     let status = Command::new("node")
         .args(["--test", "docs.test.mjs"])

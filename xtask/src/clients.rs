@@ -10,10 +10,11 @@
 //! against a server of its own, sandboxed, with 127.0.0.1 allowed for the script's receiver and
 //! interviews left for the sandbox endpoint to finish.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
-use crate::{live, tools};
+use crate::live;
+use crate::tools::{self, copy, create, step, write};
 
 /// Flags of the server each client runs against.
 const SERVER_FLAGS: &[&str] = &["--webhook-allow-cidr", "127.0.0.1/32", "--interview-delay", "3600"];
@@ -46,9 +47,7 @@ fn typescript(root: &Path, bin: &Path, dir: &Path) -> Result<String, String> {
     }
     write(&dir.join("package.json"), "{\"type\": \"module\", \"private\": true}\n")?;
     // The compiler and node resolve openapi-fetch and @types/node from the pinned tools.
-    let modules = bin.parent().map(Path::to_path_buf).unwrap_or_default();
-    std::os::unix::fs::symlink(&modules, dir.join("node_modules"))
-        .map_err(|e| format!("cannot link {}: {e}", modules.display()))?;
+    tools::link_node_modules(bin, dir)?;
     step(Command::new(bin.join("tsc")).args(["-p", "."]).current_dir(dir), "tsc --strict")?;
     against_server(root, dir, "typescript", Command::new("node").arg("roundtrip.js").current_dir(dir))?;
     Ok("TypeScript (openapi-typescript + openapi-fetch) ok".into())
@@ -92,25 +91,4 @@ fn against_server(root: &Path, dir: &Path, name: &str, script: &mut Command) -> 
     let result = step(script.env("PUBLIC_API_URL", url).env("PUBLIC_API_KEY", key), &format!("the {name} round trip"));
     drop(server);
     result
-}
-
-fn step(cmd: &mut Command, what: &str) -> Result<(), String> {
-    match cmd.status() {
-        Ok(s) if s.success() => Ok(()),
-        Ok(s) => Err(format!("{what} failed ({s})")),
-        Err(e) => Err(format!("cannot run {what}: {e}")),
-    }
-}
-
-fn create(dir: &Path) -> Result<PathBuf, String> {
-    std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
-    Ok(dir.to_path_buf())
-}
-
-fn copy(from: &Path, to: &Path) -> Result<(), String> {
-    std::fs::copy(from, to).map(drop).map_err(|e| format!("cannot copy {}: {e}", from.display()))
-}
-
-fn write(path: &Path, text: &str) -> Result<(), String> {
-    std::fs::write(path, text).map_err(|e| format!("cannot write {}: {e}", path.display()))
 }

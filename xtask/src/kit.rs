@@ -7,7 +7,7 @@
 use std::path::Path;
 use std::process::Command;
 
-use crate::tools;
+use crate::tools::{self, copy, create, step};
 
 /// The secret the exported pack is signed with: a test secret, as a partner's would be.
 const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
@@ -15,7 +15,7 @@ const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 pub fn run(root: &Path) -> Result<String, String> {
     let work = root.join("target/kit");
     let _ = std::fs::remove_dir_all(&work);
-    std::fs::create_dir_all(&work).map_err(|e| format!("cannot create {}: {e}", work.display()))?;
+    create(&work)?;
     let pack = work.join("pack.json");
     step(
         Command::new("cargo")
@@ -42,16 +42,12 @@ pub fn run(root: &Path) -> Result<String, String> {
     }
     match tools::node(root)? {
         Some(bin) => {
-            let dir = work.join("node");
-            std::fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+            let dir = create(&work.join("node"))?;
             for file in ["webhook-conformance.mjs", "receivers.mjs", "runner.test.mjs"] {
-                let from = root.join("simulator/kit/node").join(file);
-                std::fs::copy(&from, dir.join(file)).map_err(|e| format!("cannot copy {}: {e}", from.display()))?;
+                copy(&root.join("simulator/kit/node").join(file), &dir.join(file))?;
             }
             // The receivers import `standardwebhooks` from the pinned tools.
-            let modules = bin.parent().map(Path::to_path_buf).unwrap_or_default();
-            std::os::unix::fs::symlink(&modules, dir.join("node_modules"))
-                .map_err(|e| format!("cannot link {}: {e}", modules.display()))?;
+            tools::link_node_modules(&bin, &dir)?;
             step(
                 Command::new("node")
                     .args(["--test", "--test-reporter=dot", "runner.test.mjs"])
@@ -64,12 +60,4 @@ pub fn run(root: &Path) -> Result<String, String> {
         None => done.push("Node.js runner skipped"),
     }
     Ok(done.join("; "))
-}
-
-fn step(command: &mut Command, what: &str) -> Result<(), String> {
-    match command.status() {
-        Ok(s) if s.success() => Ok(()),
-        Ok(s) => Err(format!("{what} failed ({s})")),
-        Err(e) => Err(format!("cannot run {what}: {e}")),
-    }
 }

@@ -114,3 +114,33 @@ fn install(stamp: &Path, wanted: &str, steps: &[Step]) -> Result<(), String> {
     }
     std::fs::write(stamp, wanted).map_err(|e| format!("cannot write {}: {e}", stamp.display()))
 }
+
+/// Runs a step of a stage; its failure names `what`.
+pub fn step(cmd: &mut Command, what: &str) -> Result<(), String> {
+    match cmd.status() {
+        Ok(s) if s.success() => Ok(()),
+        Ok(s) => Err(format!("{what} failed ({s})")),
+        Err(e) => Err(format!("cannot run {what}: {e}")),
+    }
+}
+
+/// Creates `dir` (and its parents) and returns it.
+pub fn create(dir: &Path) -> Result<PathBuf, String> {
+    std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    Ok(dir.to_path_buf())
+}
+
+pub fn copy(from: &Path, to: &Path) -> Result<(), String> {
+    std::fs::copy(from, to).map(drop).map_err(|e| format!("cannot copy {}: {e}", from.display()))
+}
+
+pub fn write(path: &Path, text: &str) -> Result<(), String> {
+    std::fs::write(path, text).map_err(|e| format!("cannot write {}: {e}", path.display()))
+}
+
+/// Makes the pinned Node.js packages (`bin` is their `node_modules/.bin`) importable from `dir`.
+pub fn link_node_modules(bin: &Path, dir: &Path) -> Result<(), String> {
+    let modules = bin.parent().map(Path::to_path_buf).unwrap_or_default();
+    std::os::unix::fs::symlink(&modules, dir.join("node_modules"))
+        .map_err(|e| format!("cannot link {}: {e}", modules.display()))
+}

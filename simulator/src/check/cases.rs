@@ -63,14 +63,7 @@ pub(crate) struct Env<'a> {
 impl<'a> Env<'a> {
     /// Fresh ids on every run, so a receiver that remembers ids across runs sees new messages.
     pub fn live(secret: &'a str, now: i64) -> Env<'a> {
-        let mut seed = [0u8; 8];
-        if getrandom::fill(&mut seed).is_err() {
-            seed = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| d.as_nanos() as u64)
-                .to_le_bytes();
-        }
-        Env { secret, now, random: Rng::new(u64::from_le_bytes(seed), 0) }
+        Env { secret, now, random: Rng::new(u64::from_le_bytes(crate::random_bytes()), 0) }
     }
 
     /// The same ids and bytes for the same seed and stream: a conformance pack is reproducible.
@@ -79,7 +72,7 @@ impl<'a> Env<'a> {
     }
 
     fn new_id(&mut self) -> String {
-        format!("msg_{}", base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(self.random.bytes(16)))
+        crate::msg_id(&self.random.bytes(16))
     }
 
     fn random_b64(&mut self, len: usize) -> String {

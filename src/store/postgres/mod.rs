@@ -282,19 +282,12 @@ impl Store for PostgresStore {
         })
     }
 
-    async fn release_leases(&self, now: Timestamp) -> Result<(), StoreError> {
-        in_transaction!(self, |tx| {
-            interviews::release_leases(&tx, None).await?;
-            webhooks::release_leases(&tx, None, now).await?;
-        })
-    }
-
-    async fn release_leases_of(&self, owners: Vec<String>, now: Timestamp) -> Result<u64, StoreError> {
+    async fn release_leases(&self, owners: Option<Vec<String>>, now: Timestamp) -> Result<u64, StoreError> {
         in_transaction!(self, |tx| {
             let mut released = 0;
-            for owner in &owners {
-                released += interviews::release_leases(&tx, Some(owner)).await?;
-                released += webhooks::release_leases(&tx, Some(owner), now).await?;
+            for owner in super::rules::lease_holders(&owners) {
+                released += interviews::release_leases(&tx, owner).await?;
+                released += webhooks::release_leases(&tx, owner, now).await?;
             }
             released
         })

@@ -307,22 +307,13 @@ impl Store for SqliteStore {
             .await
     }
 
-    async fn release_leases(&self, now: Timestamp) -> Result<(), StoreError> {
-        self.engine
-            .write(move |conn| {
-                interviews::release_leases(conn, None)?;
-                webhooks::release_leases(conn, None, now).map(drop)
-            })
-            .await
-    }
-
-    async fn release_leases_of(&self, owners: Vec<String>, now: Timestamp) -> Result<u64, StoreError> {
+    async fn release_leases(&self, owners: Option<Vec<String>>, now: Timestamp) -> Result<u64, StoreError> {
         self.engine
             .write(move |conn| {
                 let mut released = 0;
-                for owner in &owners {
-                    released += interviews::release_leases(conn, Some(owner))?;
-                    released += webhooks::release_leases(conn, Some(owner), now)?;
+                for owner in super::rules::lease_holders(&owners) {
+                    released += interviews::release_leases(conn, owner)?;
+                    released += webhooks::release_leases(conn, owner, now)?;
                 }
                 Ok(released)
             })

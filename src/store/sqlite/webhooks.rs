@@ -354,8 +354,8 @@ pub(super) fn release_leases(conn: &Connection, owner: Option<&str>, now: Timest
     let n = conn
         .prepare_cached(
             "UPDATE webhook_deliveries SET lease_owner = NULL, lease_until = NULL,
-           next_attempt_at = CASE WHEN status = 'pending' THEN ?2 ELSE next_attempt_at END
-         WHERE lease_owner IS NOT NULL AND (?1 IS NULL OR lease_owner = ?1)",
+               next_attempt_at = CASE WHEN status = 'pending' THEN ?2 ELSE next_attempt_at END
+             WHERE lease_owner IS NOT NULL AND (?1 IS NULL OR lease_owner = ?1)",
         )?
         .execute(rusqlite::params![owner, micros(now)])?;
     Ok(n as u64)
