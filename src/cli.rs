@@ -42,8 +42,21 @@ pub struct Cli {
     /// needs a key, the same on every replica.
     #[arg(long, global = true, env = "PUBLIC_API_ENCRYPTION_KEY_FILE", value_delimiter = ',')]
     pub encryption_key_file: Vec<PathBuf>,
+    /// How log lines are written to stderr: `text` for people, `json` for log pipelines (one
+    /// object per line: timestamp, level, target, message and fields; each request's line has
+    /// request_id, method, route, path, status and latency_ms). PUBLIC_API_LOG sets the levels
+    /// (default `info`).
+    #[arg(long, global = true, env = "PUBLIC_API_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
     #[command(subcommand)]
     pub command: Command,
+}
+
+/// See [`Cli::log_format`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
 }
 
 #[derive(Debug, Subcommand)]
@@ -228,7 +241,7 @@ pub enum OrgsCommand {
 /// Runs the command line; the binary's `main`.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_tracing();
+    init_tracing(cli.log_format);
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
@@ -245,14 +258,16 @@ pub fn main() -> ExitCode {
     }
 }
 
-fn init_tracing() {
+fn init_tracing(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("PUBLIC_API_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,tower_http=warn"));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .try_init();
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let _ = match format {
+        LogFormat::Text => builder.with_ansi(std::io::stderr().is_terminal()).try_init(),
+        // Fields at the top level beside the message, and no span list: one flat object a log
+        // pipeline can index without knowing tracing.
+        LogFormat::Json => builder.json().flatten_event(true).with_current_span(false).with_span_list(false).try_init(),
+    };
 }
 
 async fn run(cli: Cli) -> Result<(), String> {
@@ -383,6 +398,7 @@ async fn serve(
     }
     let addr = server.local_addr();
     println!("Listening on http://{addr} (API docs at http://{addr}/docs), {described}.");
+    tracing::info!(%addr, store = %described, "listening");
     server.run_until(shutdown_signal()).await.map_err(|e| e.to_string())?;
     tracing::info!("stopped");
     Ok(())

@@ -12,6 +12,7 @@ pub mod domain;
 pub mod interview;
 pub mod keys;
 pub mod listen;
+pub mod metrics;
 pub mod outage;
 pub mod rng;
 pub mod seed;

@@ -21,6 +21,7 @@ pub mod extract;
 pub mod idempotency;
 pub mod integration;
 pub mod jobs;
+pub mod observe;
 pub mod ops;
 pub mod pagination;
 pub mod problem;
@@ -42,7 +43,6 @@ use axum::middleware;
 use jiff::SignedDuration;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::timeout::TimeoutLayer;
-use tower_http::trace::TraceLayer;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use utoipa_swagger_ui::{Config, SwaggerUi};
@@ -109,6 +109,8 @@ pub struct App {
     pub spec_json: Bytes,
     /// The scope each route needs, as the document states it.
     pub scopes: scopes::RouteScopes,
+    /// Request counts and latencies for `/metrics`.
+    pub http_metrics: Arc<observe::HttpMetrics>,
 }
 
 /// Shared handle to [`App`].
@@ -150,6 +152,7 @@ impl AppState {
             config,
             spec_json: Bytes::from(spec_json),
             scopes,
+            http_metrics: Arc::default(),
         }))
     }
 }
@@ -222,6 +225,7 @@ pub fn router(state: AppState) -> Router {
     let (ops, _) = ops_routes().split_for_parts();
     let docs = SwaggerUi::new("/docs").config(Config::from("/openapi.json"));
     let timeout = state.config.request_timeout;
+    let http_metrics = Arc::clone(&state.http_metrics);
     Router::new()
         .merge(v1)
         .merge(ops)
@@ -233,6 +237,6 @@ pub fn router(state: AppState) -> Router {
         .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, timeout))
         .layer(CatchPanicLayer::new())
         .layer(middleware::from_fn(problem::problem_only))
+        .layer(middleware::from_fn_with_state(http_metrics, observe::observe))
         .layer(middleware::from_fn(problem::request_id))
-        .layer(TraceLayer::new_for_http())
 }

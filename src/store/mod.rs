@@ -281,6 +281,33 @@ pub struct ExportedKey {
     pub key: ApiKey,
 }
 
+/// A store's connections and write queue at one moment (see [`Store::pool_stats`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PoolStats {
+    /// Connections open and serving a request.
+    pub busy: u64,
+    /// Connections open and idle.
+    pub idle: u64,
+    /// The most connections the pool opens; `None` where there is no limit (SQLite opens a
+    /// reader per concurrent read, and keeps them).
+    pub max: Option<u64>,
+    /// Requests waiting for a connection.
+    pub waiting: u64,
+    /// The SQLite writer thread; `None` on PostgreSQL, where each write is its own transaction.
+    pub writer: Option<WriterStats>,
+}
+
+/// The SQLite writer thread's queue and what it has committed since the process started.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct WriterStats {
+    /// Writes handed to the thread and not yet taken into a transaction.
+    pub queued: u64,
+    /// Transactions committed (each one disk flush).
+    pub transactions: u64,
+    /// Writes committed in them.
+    pub writes: u64,
+}
+
 /// The server's storage. Implementations must make every acknowledged write durable.
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
@@ -291,6 +318,10 @@ pub trait Store: Send + Sync + 'static {
 
     /// Finishes queued writes and lets go of connections; later calls fail.
     fn close(&self);
+
+    /// The connections and the write queue at this moment, for `/metrics`. Reads counters the
+    /// store keeps, with no I/O, so it answers while the database is down.
+    fn pool_stats(&self) -> PoolStats;
 
     /// Succeeds when the store can serve reads and writes.
     async fn ping(&self) -> Result<(), StoreError>;

@@ -1,20 +1,26 @@
-//! Delivery counters for `/metrics`, rendered in the Prometheus text format.
+//! Delivery counters for `/metrics`.
 
-use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
 use crate::domain::webhooks::ErrorClass;
+use crate::metrics::{Exposition, Histogram, Kind};
 
-/// Upper bounds (milliseconds) of the latency histogram buckets.
-const BUCKETS_MS: [u64; 11] = [5, 10, 25, 50, 100, 250, 500, 1_000, 2_500, 5_000, 15_000];
+/// Upper bounds (microseconds) of the attempt latency buckets: 5 ms to 15 s, the webhook timeout.
+const BUCKETS_MICROS: &[u64] =
+    &[5_000, 10_000, 25_000, 50_000, 100_000, 250_000, 500_000, 1_000_000, 2_500_000, 5_000_000, 15_000_000];
 const OUTCOMES: [&str; 8] = ["success", "http_status", "redirect", "timeout", "connect", "dns", "blocked", "other"];
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct DeliveryMetrics {
     attempts: [AtomicU64; 8],
-    buckets: [AtomicU64; 11],
-    latency_count: AtomicU64,
-    latency_sum_ms: AtomicU64,
+    latency: Histogram,
+}
+
+impl Default for DeliveryMetrics {
+    fn default() -> DeliveryMetrics {
+        DeliveryMetrics { attempts: Default::default(), latency: Histogram::new(BUCKETS_MICROS) }
+    }
 }
 
 fn outcome_index(error: Option<ErrorClass>) -> usize {
@@ -33,54 +39,24 @@ fn outcome_index(error: Option<ErrorClass>) -> usize {
 impl DeliveryMetrics {
     pub fn record(&self, error: Option<ErrorClass>, latency_ms: u64) {
         self.attempts[outcome_index(error)].fetch_add(1, Ordering::Relaxed);
-        for (i, bound) in BUCKETS_MS.iter().enumerate() {
-            if latency_ms <= *bound {
-                self.buckets[i].fetch_add(1, Ordering::Relaxed);
-            }
-        }
-        self.latency_count.fetch_add(1, Ordering::Relaxed);
-        self.latency_sum_ms.fetch_add(latency_ms, Ordering::Relaxed);
+        self.latency.observe(Duration::from_millis(latency_ms));
     }
 
-    /// The metrics as Prometheus text, with the store's gauges.
-    pub fn render(&self, pending_deliveries: u64, disabled_endpoints: u64) -> String {
-        let mut out = String::new();
-        let _ = writeln!(out, "# HELP webhook_outbox_pending Deliveries waiting for their first or next attempt.");
-        let _ = writeln!(out, "# TYPE webhook_outbox_pending gauge");
-        let _ = writeln!(out, "webhook_outbox_pending {pending_deliveries}");
-        let _ = writeln!(out, "# HELP webhook_endpoints_disabled Endpoints that are disabled.");
-        let _ = writeln!(out, "# TYPE webhook_endpoints_disabled gauge");
-        let _ = writeln!(out, "webhook_endpoints_disabled {disabled_endpoints}");
-        let _ = writeln!(out, "# HELP webhook_attempts_total Delivery attempts by outcome.");
-        let _ = writeln!(out, "# TYPE webhook_attempts_total counter");
+    /// Writes the attempt counters and latencies.
+    pub fn write(&self, out: &mut Exposition) {
+        out.family("webhook_attempts_total", Kind::Counter, "Delivery attempts by outcome.");
         for (i, outcome) in OUTCOMES.iter().enumerate() {
-            let _ = writeln!(
-                out,
-                "webhook_attempts_total{{outcome=\"{outcome}\"}} {}",
-                self.attempts[i].load(Ordering::Relaxed)
+            out.sample(
+                "webhook_attempts_total",
+                &[("outcome", outcome)],
+                self.attempts[i].load(Ordering::Relaxed) as f64,
             );
         }
-        let _ = writeln!(
-            out,
-            "# HELP webhook_attempt_duration_seconds Time from sending an attempt to the end of its answer."
+        out.family(
+            "webhook_attempt_duration_seconds",
+            Kind::Histogram,
+            "Time from sending an attempt to the end of its answer.",
         );
-        let _ = writeln!(out, "# TYPE webhook_attempt_duration_seconds histogram");
-        for (i, bound) in BUCKETS_MS.iter().enumerate() {
-            let _ = writeln!(
-                out,
-                "webhook_attempt_duration_seconds_bucket{{le=\"{}\"}} {}",
-                *bound as f64 / 1000.0,
-                self.buckets[i].load(Ordering::Relaxed)
-            );
-        }
-        let count = self.latency_count.load(Ordering::Relaxed);
-        let _ = writeln!(out, "webhook_attempt_duration_seconds_bucket{{le=\"+Inf\"}} {count}");
-        let _ = writeln!(
-            out,
-            "webhook_attempt_duration_seconds_sum {}",
-            self.latency_sum_ms.load(Ordering::Relaxed) as f64 / 1000.0
-        );
-        let _ = writeln!(out, "webhook_attempt_duration_seconds_count {count}");
-        out
+        out.histogram("webhook_attempt_duration_seconds", &[], &self.latency);
     }
 }

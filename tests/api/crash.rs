@@ -42,20 +42,25 @@ pub(crate) fn spawn_with(store: &TestStore, flags: &[&str]) -> (Child, String, O
         .stderr(Stdio::null())
         .spawn()
         .expect("server starts");
-    let stdout = child.stdout.take().unwrap();
+    let (base, key) = read_address(&mut child);
+    (child, base, key)
+}
+
+/// The address a spawned server prints on standard output, and its key (first start only).
+pub(crate) fn read_address(child: &mut Child) -> (String, Option<String>) {
+    let stdout = child.stdout.take().expect("stdout is piped");
     let mut key = None;
-    let mut base = None;
     for line in BufReader::new(stdout).lines() {
-        let line = line.unwrap();
+        let line = line.expect("stdout is text");
         if let Some(k) = line.split_whitespace().find(|w| w.starts_with("tenzo_pk_")) {
             key = Some(k.to_owned());
         }
         if let Some(rest) = line.strip_prefix("Listening on ") {
-            base = Some(rest.split_whitespace().next().unwrap().to_owned());
-            break;
+            let base = rest.split_whitespace().next().expect("an address").to_owned();
+            return (base, key);
         }
     }
-    (child, base.expect("server printed its address"), key)
+    panic!("the server exited without printing its address");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

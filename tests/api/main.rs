@@ -19,6 +19,7 @@ mod idempotency;
 mod interviews;
 mod jobs;
 mod lifecycle;
+mod observability;
 mod outage;
 mod replicas;
 mod scopes;

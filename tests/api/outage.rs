@@ -132,6 +132,10 @@ async fn a_store_outage_is_answered_503_and_the_server_recovers_by_itself() {
         assert_unavailable(&app.send(request.header("Idempotency-Key", format!("during-{attempt}"))).await);
         let ready = app.get("/readyz").await;
         assert_unavailable(&ready);
+        // An operator needs the metrics most now: they answer, and say the store is down.
+        let metrics = app.get("/metrics").await;
+        assert_eq!(metrics.status, 200, "{}", metrics.text);
+        assert!(metrics.text.contains("\nstore_up 0\n"), "{}", metrics.text);
         assert!(started.elapsed() < Duration::from_secs(10), "no request hangs: {:?}", started.elapsed());
     }
 

@@ -28,7 +28,7 @@ enum Outcome {
 }
 
 /// Where the `(pg)` stages run.
-enum Postgres {
+pub enum Postgres {
     /// A server answers at `url` (`addr` is its `host:port`, for messages).
     At { url: String, addr: String },
     /// No server answers, or `PUBLIC_API_TEST_DATABASE_URL` is set empty: the stages skip.
@@ -65,6 +65,7 @@ const STAGES: &[Stage] = &[
     Stage { name: "clients", run: Run::Command { program: "cargo", args: &["xtask", "clients"], env: &[] } },
     Stage { name: "browser", run: Run::Command { program: "cargo", args: &["xtask", "browser"], env: &[] } },
     Stage { name: "kit", run: Run::Command { program: "cargo", args: &["xtask", "kit"], env: &[] } },
+    Stage { name: "metrics", run: Run::Command { program: "cargo", args: &["xtask", "metrics"], env: &[] } },
     Stage {
         name: "bench smoke",
         run: Run::Command { program: "cargo", args: &["xtask", "bench", "--quick"], env: &[] },
@@ -79,7 +80,7 @@ const DEFAULT_TEST_DATABASE_URL: &str = "postgres://postgres@127.0.0.1:5432/test
 /// [`DEFAULT_TEST_DATABASE_URL`]); an error when the variable is not a PostgreSQL URL. The
 /// README's test command must work on a machine with only the Rust toolchain, so a missing
 /// server skips those stages, loudly, rather than failing them.
-fn ci_postgres() -> Result<Postgres, String> {
+pub fn ci_postgres() -> Result<Postgres, String> {
     let url = std::env::var("PUBLIC_API_TEST_DATABASE_URL").unwrap_or_else(|_| DEFAULT_TEST_DATABASE_URL.to_owned());
     if url.trim().is_empty() {
         return Ok(Postgres::Absent("PUBLIC_API_TEST_DATABASE_URL is set empty".into()));

@@ -7,6 +7,7 @@
 //!   server (xtask/src/clients.rs).
 //! - `cargo xtask browser`: /docs in Debian's Chromium (xtask/src/browser.rs).
 //! - `cargo xtask kit`: the conformance-pack runners in Python and Node.js (xtask/src/kit.rs).
+//! - `cargo xtask metrics`: `/metrics` scrapes checked by `promtool check metrics` (xtask/src/metrics.rs).
 //! - `cargo xtask breaking [--base REF]`: the breaking-change gate (xtask/src/breaking.rs).
 //! - `cargo xtask bench [--quick] [--store postgres]`: the benchmarks (bench/), release build;
 //!   `--quick` is a smoke run; other flags go to the bench (`cargo xtask bench --help`).
@@ -18,6 +19,7 @@ mod ci;
 mod clients;
 mod kit;
 mod live;
+mod metrics;
 mod tools;
 
 use std::path::{Path, PathBuf};
@@ -36,11 +38,12 @@ fn main() -> ExitCode {
         ["clients"] => finish("clients:", clients::run(&project_root())),
         ["browser"] => finish("browser: ok", browser::run(&project_root())),
         ["kit"] => finish("kit:", kit::run(&project_root())),
+        ["metrics"] => finish("metrics:", metrics::run(&project_root())),
         ["breaking"] => breaking_gate("HEAD~1"),
         ["breaking", "--base", base] => breaking_gate(base),
         _ => {
             eprintln!(
-                "usage: cargo xtask spec [--check] | validate-spec | schemathesis | clients | browser | kit | breaking [--base REF] | bench [--quick] [--store postgres] | ci"
+                "usage: cargo xtask spec [--check] | validate-spec | schemathesis | clients | browser | kit | metrics | breaking [--base REF] | bench [--quick] [--store postgres] | ci"
             );
             ExitCode::from(2)
         }

@@ -42,7 +42,7 @@ use super::webhooks::{
 };
 use super::{
     ApplicationQuery, AuditQuery, Export, IdempotencyBegin, IdempotencyClaim, InterviewStep, InterviewTask, JobQuery,
-    KeyUsage, NewApiKey, NewApplication, Store, StoreError, StoredResponse, Upserted,
+    KeyUsage, NewApiKey, NewApplication, PoolStats, Store, StoreError, StoredResponse, Upserted,
 };
 use crate::domain::audit::{AuditContext, AuditEvent};
 use crate::domain::events::OutboxEvent;
@@ -138,6 +138,17 @@ impl Store for PostgresStore {
 
     fn close(&self) {
         self.pool.close();
+    }
+
+    fn pool_stats(&self) -> PoolStats {
+        let status = self.pool.status();
+        PoolStats {
+            busy: status.size.saturating_sub(status.available) as u64,
+            idle: status.available as u64,
+            max: Some(status.max_size as u64),
+            waiting: status.waiting as u64,
+            writer: None,
+        }
     }
 
     async fn ping(&self) -> Result<(), StoreError> {

@@ -10,6 +10,7 @@ use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, Write};
 use std::panic::AssertUnwindSafe;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, mpsc};
 use std::thread::JoinHandle;
 
@@ -17,7 +18,7 @@ use rusqlite::{Connection, OpenFlags};
 use tokio::sync::oneshot;
 
 use super::migrations;
-use crate::store::StoreError;
+use crate::store::{PoolStats, StoreError, WriterStats};
 
 /// Prepared statements kept per connection. The store runs a few dozen distinct statements;
 /// rusqlite's default of 16 made the busiest ones evict each other and be parsed again.
@@ -34,6 +35,7 @@ pub(super) struct Engine {
     writer: Mutex<Option<mpsc::Sender<WriteJob>>>,
     writer_thread: Mutex<Option<JoinHandle<()>>>,
     readers: Arc<Readers>,
+    counters: Arc<WriterCounters>,
     /// The server lock, released on close.
     lock: Mutex<Option<File>>,
 }
@@ -42,7 +44,20 @@ pub(super) struct Engine {
 /// writer, so a read takes as long as its query.
 struct Readers {
     idle: Mutex<Vec<Connection>>,
+    /// Connections opened, idle or not.
+    open: AtomicU64,
     path: PathBuf,
+}
+
+/// What the writer thread has been given and has committed, for [`Engine::pool_stats`].
+#[derive(Default)]
+struct WriterCounters {
+    /// Handed to the thread, committed or not.
+    sent: AtomicU64,
+    /// Taken into a transaction.
+    taken: AtomicU64,
+    transactions: AtomicU64,
+    writes: AtomicU64,
 }
 
 impl Readers {
@@ -50,7 +65,11 @@ impl Readers {
         let conn = self.idle.lock().unwrap_or_else(|p| p.into_inner()).pop();
         let conn = match conn {
             Some(conn) => conn,
-            None => open_reader(&self.path)?,
+            None => {
+                let conn = open_reader(&self.path)?;
+                self.open.fetch_add(1, Ordering::Relaxed);
+                conn
+            }
         };
         let result = f(&conn);
         self.idle.lock().unwrap_or_else(|p| p.into_inner()).push(conn);
@@ -90,14 +109,17 @@ impl Engine {
             idle.push(open_reader(&path)?);
         }
         let (tx, rx) = mpsc::channel::<WriteJob>();
+        let counters = Arc::new(WriterCounters::default());
+        let thread_counters = Arc::clone(&counters);
         let thread = std::thread::Builder::new()
             .name("store-writer".into())
-            .spawn(move || writer_loop(writer, rx))
+            .spawn(move || writer_loop(writer, rx, &thread_counters))
             .map_err(|source| StoreError::Io { context: "cannot start the store's writer thread".into(), source })?;
         Ok(Engine {
             writer: Mutex::new(Some(tx)),
             writer_thread: Mutex::new(Some(thread)),
-            readers: Arc::new(Readers { idle: Mutex::new(idle), path }),
+            readers: Arc::new(Readers { open: AtomicU64::new(idle.len() as u64), idle: Mutex::new(idle), path }),
+            counters,
             lock: Mutex::new(lock),
         })
     }
@@ -126,6 +148,8 @@ impl Engine {
         {
             let writer = self.writer.lock().unwrap_or_else(|p| p.into_inner());
             let sender = writer.as_ref().ok_or(StoreError::Closed)?;
+            // Counted before the send, so the writer can never have taken more than was sent.
+            self.counters.sent.fetch_add(1, Ordering::Relaxed);
             sender.send(job).map_err(|_| StoreError::Closed)?;
         }
         rx.await.map_err(|_| StoreError::Closed)?
@@ -154,6 +178,24 @@ impl Engine {
         tokio::task::spawn_blocking(move || readers.with(f))
             .await
             .map_err(|e| StoreError::Internal(format!("store reader failed: {e}")))?
+    }
+
+    /// The reader connections and the writer thread's queue, from counters.
+    pub(super) fn pool_stats(&self) -> PoolStats {
+        let open = self.readers.open.load(Ordering::Relaxed);
+        let idle = self.readers.idle.lock().unwrap_or_else(|p| p.into_inner()).len() as u64;
+        let c = &self.counters;
+        PoolStats {
+            busy: open.saturating_sub(idle),
+            idle,
+            max: None,
+            waiting: 0,
+            writer: Some(WriterStats {
+                queued: c.sent.load(Ordering::Relaxed).saturating_sub(c.taken.load(Ordering::Relaxed)),
+                transactions: c.transactions.load(Ordering::Relaxed),
+                writes: c.writes.load(Ordering::Relaxed),
+            }),
+        }
     }
 
     /// Stops the writer after the writes already queued, waits for it, and releases the
@@ -228,7 +270,7 @@ where
     }
 }
 
-fn writer_loop(conn: Connection, rx: mpsc::Receiver<WriteJob>) {
+fn writer_loop(conn: Connection, rx: mpsc::Receiver<WriteJob>, counters: &WriterCounters) {
     while let Ok(first) = rx.recv() {
         let mut group = vec![first];
         while group.len() < MAX_GROUP {
@@ -237,6 +279,7 @@ fn writer_loop(conn: Connection, rx: mpsc::Receiver<WriteJob>) {
                 Err(_) => break,
             }
         }
+        counters.taken.fetch_add(group.len() as u64, Ordering::Relaxed);
         if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
             let message = e.to_string();
             tracing::error!(error = %message, "store: cannot begin a write transaction");
@@ -247,9 +290,15 @@ fn writer_loop(conn: Connection, rx: mpsc::Receiver<WriteJob>) {
         }
         let completions: Vec<Completion> = group.into_iter().map(|job| job(Some(&conn))).collect();
         let committed = conn.execute_batch("COMMIT").map_err(|e| e.to_string());
-        if let Err(e) = &committed {
-            tracing::error!(error = %e, "store: commit failed; the group is rolled back");
-            let _ = conn.execute_batch("ROLLBACK");
+        match &committed {
+            Ok(()) => {
+                counters.transactions.fetch_add(1, Ordering::Relaxed);
+                counters.writes.fetch_add(completions.len() as u64, Ordering::Relaxed);
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "store: commit failed; the group is rolled back");
+                let _ = conn.execute_batch("ROLLBACK");
+            }
         }
         for complete in completions {
             complete(committed.clone());

@@ -37,7 +37,7 @@ use super::webhooks::{
 };
 use super::{
     ApplicationQuery, AuditQuery, Export, IdempotencyBegin, IdempotencyClaim, InterviewStep, InterviewTask, JobQuery,
-    KeyUsage, NewApiKey, NewApplication, Store, StoreError, StoredResponse, Upserted,
+    KeyUsage, NewApiKey, NewApplication, PoolStats, Store, StoreError, StoredResponse, Upserted,
 };
 use crate::domain::audit::{AuditContext, AuditEvent};
 use crate::domain::events::OutboxEvent;
@@ -107,6 +107,10 @@ impl Store for SqliteStore {
     /// Finishes queued writes and stops the writer thread.
     fn close(&self) {
         self.engine.close();
+    }
+
+    fn pool_stats(&self) -> PoolStats {
+        self.engine.pool_stats()
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
