@@ -15,6 +15,7 @@ pub mod applications;
 pub mod audit_events;
 pub mod auth;
 pub mod candidates;
+pub mod console;
 pub mod contract;
 pub mod examples;
 pub mod extract;
@@ -230,6 +231,7 @@ pub fn router(state: AppState) -> Router {
         .merge(v1)
         .merge(ops)
         .merge(docs)
+        .merge(console::routes())
         .fallback(|| async { ApiError::from_status(StatusCode::NOT_FOUND) })
         .method_not_allowed_fallback(|| async { ApiError::from_status(StatusCode::METHOD_NOT_ALLOWED) })
         .layer(DefaultBodyLimit::max(state.config.max_body_bytes))
@@ -238,5 +240,4 @@ pub fn router(state: AppState) -> Router {
         .layer(CatchPanicLayer::new())
         .layer(middleware::from_fn(problem::problem_only))
         .layer(middleware::from_fn_with_state(http_metrics, observe::observe))
-        .layer(middleware::from_fn(problem::request_id))
 }

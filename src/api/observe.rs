@@ -10,7 +10,7 @@ use std::sync::{Arc, OnceLock, RwLock};
 use std::time::{Duration, Instant};
 
 use axum::extract::{MatchedPath, Request, State};
-use axum::http::Method;
+use axum::http::{HeaderValue, Method};
 use axum::middleware::Next;
 use axum::response::Response;
 
@@ -96,31 +96,45 @@ impl HttpMetrics {
     }
 }
 
-/// The middleware: times the request, counts it, and logs it at `info` under the target
-/// `public_api::access`. It runs inside `request_id`, so the id is the one the response
-/// carries, and outside everything that can answer (timeouts, panics, problem rewriting), so
-/// the status is the one the client got.
+/// The outermost middleware: gives the request an id (the caller's `x-request-id` when it is
+/// sensible, otherwise a new one) for error bodies and logs, times it, counts it, logs it at
+/// `info` under the target `public_api::access`, and echoes the id on the response. It sits
+/// outside everything that can answer (timeouts, panics, problem rewriting), so the status
+/// counted is the one the client got. One layer, not two: each axum layer costs every request.
 pub async fn observe(State(metrics): State<Arc<HttpMetrics>>, request: Request, next: Next) -> Response {
     let started = Instant::now();
-    let route = request.extensions().get::<MatchedPath>().map(|m| Arc::<str>::from(m.as_str()));
+    let id = request
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| !v.is_empty() && v.len() <= 128 && v.bytes().all(|b| b.is_ascii_graphic()))
+        .map(str::to_owned)
+        .unwrap_or_else(|| format!("req_{}", uuid::Uuid::now_v7().simple()));
+    let header_value = HeaderValue::from_str(&id).unwrap_or_else(|_| HeaderValue::from_static("invalid"));
+    let route = request.extensions().get::<MatchedPath>().cloned();
     let method = request.method().clone();
-    let path = request.uri().path().to_owned();
-    let response = next.run(request).await;
+    // The path is kept only when the line will be written: busy servers often run at `warn`.
+    let path =
+        tracing::enabled!(target: "public_api::access", tracing::Level::INFO).then(|| request.uri().path().to_owned());
+    let logged = path.as_ref().map(|_| id.clone());
+    let mut response = REQUEST_ID.scope(id, next.run(request)).await;
     let status = response.status().as_u16();
-    let route = route.as_deref().unwrap_or(UNMATCHED);
+    let route = route.as_ref().map_or(UNMATCHED, MatchedPath::as_str);
     let elapsed = started.elapsed();
     metrics.observe(route, &method, status, elapsed);
-    let latency_ms = elapsed.as_micros() as f64 / 1000.0;
-    let request_id = REQUEST_ID.try_with(Clone::clone).unwrap_or_default();
-    tracing::info!(
-        target: "public_api::access",
-        request_id,
-        method = method.as_str(),
-        route,
-        path,
-        status,
-        latency_ms,
-        "request"
-    );
+    if let (Some(path), Some(request_id)) = (path, logged) {
+        let latency_ms = elapsed.as_micros() as f64 / 1000.0;
+        tracing::info!(
+            target: "public_api::access",
+            request_id,
+            method = method.as_str(),
+            route,
+            path,
+            status,
+            latency_ms,
+            "request"
+        );
+    }
+    response.headers_mut().insert("x-request-id", header_value);
     response
 }

@@ -282,19 +282,3 @@ pub async fn problem_only(request: Request, next: Next) -> Response {
     }
     rewritten
 }
-
-/// Gives every request an id (the caller's `x-request-id` when it is sensible, otherwise a
-/// new one), makes it available to error bodies, and echoes it on the response.
-pub async fn request_id(request: Request, next: Next) -> Response {
-    let id = request
-        .headers()
-        .get("x-request-id")
-        .and_then(|v| v.to_str().ok())
-        .filter(|v| !v.is_empty() && v.len() <= 128 && v.bytes().all(|b| b.is_ascii_graphic()))
-        .map(str::to_owned)
-        .unwrap_or_else(|| format!("req_{}", uuid::Uuid::now_v7().simple()));
-    let header_value = HeaderValue::from_str(&id).unwrap_or_else(|_| HeaderValue::from_static("invalid"));
-    let mut response = REQUEST_ID.scope(id, next.run(request)).await;
-    response.headers_mut().insert("x-request-id", header_value);
-    response
-}

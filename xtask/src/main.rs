@@ -5,7 +5,8 @@
 //! - `cargo xtask schemathesis`: Schemathesis against a live server (xtask/src/live.rs).
 //! - `cargo xtask clients`: generated TypeScript and Python clients round-trip against a live
 //!   server (xtask/src/clients.rs).
-//! - `cargo xtask browser`: /docs in Debian's Chromium (xtask/src/browser.rs).
+//! - `cargo xtask browser [--screenshots]`: /docs and /console in Debian's Chromium
+//!   (xtask/src/browser.rs); `--screenshots` refreshes the README's console screenshots.
 //! - `cargo xtask kit`: the conformance-pack runners in Python and Node.js (xtask/src/kit.rs).
 //! - `cargo xtask metrics`: `/metrics` scrapes checked by `promtool check metrics` (xtask/src/metrics.rs).
 //! - `cargo xtask breaking [--base REF]`: the breaking-change gate (xtask/src/breaking.rs).
@@ -36,14 +37,15 @@ fn main() -> ExitCode {
         ["bench", flags @ ..] => bench(flags),
         ["schemathesis"] => finish("schemathesis: no failures", live::run(&project_root())),
         ["clients"] => finish("clients:", clients::run(&project_root())),
-        ["browser"] => finish("browser: ok", browser::run(&project_root())),
+        ["browser"] => finish("browser: ok", browser::run(&project_root(), false)),
+        ["browser", "--screenshots"] => finish("browser: ok", browser::run(&project_root(), true)),
         ["kit"] => finish("kit:", kit::run(&project_root())),
         ["metrics"] => finish("metrics:", metrics::run(&project_root())),
         ["breaking"] => breaking_gate("HEAD~1"),
         ["breaking", "--base", base] => breaking_gate(base),
         _ => {
             eprintln!(
-                "usage: cargo xtask spec [--check] | validate-spec | schemathesis | clients | browser | kit | metrics | breaking [--base REF] | bench [--quick] [--store postgres] | ci"
+                "usage: cargo xtask spec [--check] | validate-spec | schemathesis | clients | browser [--screenshots] | kit | metrics | breaking [--base REF] | bench [--quick] [--store postgres] | ci"
             );
             ExitCode::from(2)
         }

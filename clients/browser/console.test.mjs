@@ -1,0 +1,273 @@
+// The developer console at /console in a real browser (Debian's Chromium, driven by
+// playwright-core), run by `cargo xtask browser` against a live server and a `webhook-sim receive`
+// receiver on loopback:
+// - the whole loop: sign in, create an endpoint at the receiver, a job and an application,
+//   complete the interview, see the interview.completed delivery and its attempt, make the
+//   receiver fail and see the failed attempt, redeliver, rotate the secret, revoke the key and land
+//   on the sign-in page;
+// - hostile strings in every field the pages show are shown as text and run nothing;
+// - axe-core finds no serious or critical violation on any page;
+// - the page loads nothing from another origin, and its CSP reports no violation.
+// Environment: PUBLIC_API_URL, PUBLIC_API_KEY, SCREENSHOT_DIR, WEBHOOK_SIM (the binary), AXE
+// (axe.min.js); CHROMIUM (default /usr/bin/chromium).
+
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { readFileSync } from "node:fs";
+import { createServer } from "node:net";
+import { chromium } from "playwright-core";
+
+const baseUrl = process.env.PUBLIC_API_URL;
+const bootstrapKey = process.env.PUBLIC_API_KEY;
+const shots = process.env.SCREENSHOT_DIR ?? ".";
+const axeSource = readFileSync(process.env.AXE, "utf8");
+const HOSTILE = `<img src=x onerror="window.__xss=1">"'&<script>window.__xss=2</script>`;
+
+async function freePort() {
+  const server = createServer();
+  await new Promise((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const { port } = server.address();
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+async function call(method, path, key, body) {
+  const response = await fetch(`${baseUrl}${path}`, {
+    method,
+    headers: { Authorization: `Bearer ${key}`, "Content-Type": "application/json" },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  assert.ok(response.ok, `${method} ${path}: ${response.status} ${await response.clone().text()}`);
+  return response.status === 204 ? null : response.json();
+}
+
+/** Starts `webhook-sim receive` with `secret` on `port`; resolves once it answers. */
+async function startReceiver(port, secret) {
+  const child = spawn(process.env.WEBHOOK_SIM, ["receive", "--addr", `127.0.0.1:${port}`, "--secret", secret],
+    { stdio: ["ignore", "ignore", "inherit"] });
+  for (let i = 0; i < 100; i++) {
+    try {
+      if ((await fetch(`http://127.0.0.1:${port}/_sim/summary`)).ok) return child;
+    } catch { /* not up yet */ }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  child.kill();
+  throw new Error("webhook-sim receive did not start");
+}
+
+async function script(port, rules) {
+  const response = await fetch(`http://127.0.0.1:${port}/_sim/script`, {
+    method: "PUT", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ rules }),
+  });
+  assert.ok(response.ok, `PUT /_sim/script: ${response.status}`);
+}
+
+async function launch() {
+  return chromium.launch({
+    executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
+    // This machine has no network beyond loopback: keep Chromium from calling home.
+    args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+      "--disable-component-update", "--disable-sync"],
+  });
+}
+
+/** A page that records what must never happen: a request elsewhere, a script run by data, a CSP violation. */
+async function watchedPage(browser, viewport = { width: 1280, height: 900 }) {
+  const page = await browser.newPage({ viewport });
+  const trouble = [];
+  page.on("request", (r) => {
+    if (!r.url().startsWith(baseUrl) && !r.url().startsWith("data:")) trouble.push(`request to ${r.url()}`);
+  });
+  page.on("console", (m) => {
+    if (/Content Security Policy|Refused to/i.test(m.text())) trouble.push(`CSP: ${m.text()}`);
+  });
+  page.on("pageerror", (e) => trouble.push(`page error: ${e.message}`));
+  page.on("dialog", async (d) => {
+    if (d.type() === "confirm") return d.accept();
+    trouble.push(`a ${d.type()} dialog opened: ${d.message()}`);
+    await d.dismiss();
+  });
+  return { page, trouble };
+}
+
+/** axe-core on the current page: no serious or critical violation. */
+async function axe(page, name) {
+  await page.evaluate(axeSource);
+  const result = await page.evaluate(async () => {
+    const r = await window.axe.run(document, { resultTypes: ["violations"] });
+    return r.violations.filter((v) => v.impact === "serious" || v.impact === "critical")
+      .map((v) => `${v.id} (${v.impact}): ${v.nodes.map((n) => n.target.join(" ")).join(", ")}`);
+  });
+  assert.deepEqual(result, [], `axe-core on ${name}`);
+}
+
+async function signIn(page, key) {
+  await page.goto(`${baseUrl}/console/`);
+  await page.fill("#key", key);
+  await page.click("button[type=submit]");
+  await page.waitForSelector("h1:text('Overview')");
+}
+
+test("the console serves its page with a strict policy", async () => {
+  const response = await fetch(`${baseUrl}/console/`);
+  assert.equal(response.status, 200);
+  const csp = response.headers.get("content-security-policy");
+  assert.match(csp, /script-src 'self'/);
+  assert.match(csp, /frame-ancestors 'none'/);
+  assert.doesNotMatch(csp, /unsafe-inline|unsafe-eval/);
+  assert.equal(response.headers.get("referrer-policy"), "no-referrer");
+  assert.doesNotMatch(await response.text(), /<script>|onload=|onclick=/i, "no inline script");
+});
+
+test("a customer follows an interview from application to webhook in the console", async () => {
+  assert.ok(baseUrl && bootstrapKey, "set PUBLIC_API_URL and PUBLIC_API_KEY");
+  // A key of its own, so that revoking it at the end leaves the bootstrap key to other tests.
+  const key = (await call("POST", "/v1/api-keys", bootstrapKey, { name: "console e2e" })).secret;
+  const browser = await launch();
+  let receiver;
+  try {
+    const { page, trouble } = await watchedPage(browser);
+
+    // Sign-in: a wrong key is refused with a message; the right one is kept in sessionStorage only.
+    await page.goto(`${baseUrl}/console/`);
+    await axe(page, "sign-in");
+    await page.screenshot({ path: `${shots}/console-sign-in.png` });
+    await page.fill("#key", "tenzo_pk_wrong");
+    await page.click("button[type=submit]");
+    await page.waitForSelector("#flash.error");
+    assert.match(await page.textContent("#flash"), /not accepted/);
+    await signIn(page, key);
+    assert.equal(await page.evaluate(() => sessionStorage.length), 1);
+    assert.equal(await page.evaluate(() => localStorage.length + document.cookie.length), 0);
+    assert.ok(!page.url().includes(key), "the key is never in the URL");
+    await page.waitForSelector(".empty");
+    await axe(page, "overview (empty)");
+
+    // An endpoint at a receiver that starts once its secret is known.
+    const port = await freePort();
+    await page.click("nav a[href='#/endpoints']");
+    await page.fill("#endpoint-url", `http://127.0.0.1:${port}/webhooks`);
+    await page.fill("textarea[name=headers]", "x-team: logistics");
+    await page.click("form[aria-label='Create an endpoint'] button[type=submit]");
+    const secret = (await page.textContent("[data-secret]")).trim();
+    assert.match(secret, /^whsec_/);
+    await axe(page, "endpoints");
+    receiver = await startReceiver(port, secret);
+
+    // A job and an application through the pages.
+    await page.click("nav a[href='#/jobs']");
+    await page.fill("form[aria-label='Create a job'] input[name=title]", "Night Driver");
+    await page.click("form[aria-label='Create a job'] button[type=submit]");
+    await page.waitForSelector("h1:text('Night Driver')");
+    await page.fill("input[name=first_name]", "Ada");
+    await page.fill("input[name=last_name]", "Lovelace");
+    await page.fill("input[name=phone]", "+14155550123");
+    await page.click("form[aria-label='Add a candidate'] button[type=submit]");
+    await page.waitForSelector("h1:text('Ada Lovelace')");
+    await axe(page, "application (pending)");
+
+    // Complete the interview now (sandbox), with a score.
+    await page.selectOption("#outcome", "completed");
+    await page.fill("#score", "87");
+    await page.click("form[aria-label='Complete the interview now (sandbox)'] button[type=submit]");
+    await page.waitForSelector("#score-value:text('87')");
+    assert.ok(await page.locator("#results table").count() >= 1, "question grades are shown");
+    await axe(page, "application results");
+    await page.screenshot({ path: `${shots}/console-application.png`, fullPage: true });
+
+    // The interview.completed delivery arrives, with its successful attempt.
+    await page.goto(`${baseUrl}/console/#/deliveries?event_type=interview.completed`);
+    const row = page.locator("#deliveries a", { hasText: "interview.completed" }).first();
+    await row.waitFor();
+    await axe(page, "deliveries");
+    await page.screenshot({ path: `${shots}/console-deliveries.png` });
+    await row.click();
+    await page.waitForSelector("#attempts td:text('200')");
+    await axe(page, "delivery");
+
+    // The receiver fails: a redelivery shows the failed attempt; healthy again, it succeeds.
+    await script(port, [{ path: "/webhooks", then: { status: 503 } }]);
+    await page.click("button:text('Redeliver')");
+    await page.waitForSelector("#attempts td:text('503')");
+    assert.match(await page.textContent("#attempts"), /http_status/);
+    await script(port, []);
+    await page.click("button:text('Redeliver')");
+    await page.waitForFunction(() => document.querySelectorAll("#attempts tbody tr").length === 3);
+    await page.screenshot({ path: `${shots}/console-delivery.png`, fullPage: true });
+
+    // Rotate the endpoint's secret: the new one is shown, with when the old one stops signing.
+    await page.click("nav a[href='#/endpoints']");
+    await page.click(`a:text('http://127.0.0.1:${port}/webhooks')`);
+    await page.click("button:text('Rotate secret')");
+    const rotated = (await page.textContent("[data-secret]")).trim();
+    assert.match(rotated, /^whsec_/);
+    assert.notEqual(rotated, secret);
+    assert.match(await page.textContent(".secret"), /both secrets until/);
+    await axe(page, "endpoint");
+
+    await page.click("nav a[href='#/catalog']");
+    await page.waitForSelector("#catalog-interview\\.completed-title");
+    await axe(page, "event catalog");
+    await page.click("nav a[href='#/overview']");
+    await page.waitForSelector(".card");
+    await axe(page, "overview");
+    await page.screenshot({ path: `${shots}/console-overview.png` });
+
+    // Revoke the signed-in key: the page signs out and says why.
+    await page.click("nav a[href='#/keys']");
+    await page.waitForSelector("h1:text('API keys')");
+    await axe(page, "keys");
+    await page.screenshot({ path: `${shots}/console-keys.png` });
+    await page.click("button[aria-label='Revoke console e2e']");
+    await page.waitForSelector("#key");
+    assert.match(await page.textContent("#flash"), /Signed out: .*revoked/);
+    assert.equal(await page.evaluate(() => sessionStorage.length), 0, "the key is forgotten");
+
+    // A phone-sized screen shows the same pages.
+    const phone = await watchedPage(browser, { width: 390, height: 844 });
+    await signIn(phone.page, bootstrapKey);
+    await phone.page.screenshot({ path: `${shots}/console-phone.png` });
+    await axe(phone.page, "overview on a phone");
+    assert.deepEqual([...trouble, ...phone.trouble], []);
+  } finally {
+    receiver?.kill();
+    await browser.close();
+  }
+});
+
+test("hostile strings in every field shown are text, never markup", async () => {
+  const job = await call("POST", "/v1/jobs", bootstrapKey, { title: HOSTILE, external_id: `x-${Date.now()}`, location: HOSTILE, description: HOSTILE });
+  const app = await call("POST", "/v1/applications", bootstrapKey, {
+    job_id: job.id, external_id: `a-${Date.now()}`,
+    candidate: { first_name: HOSTILE, last_name: HOSTILE, email: "hostile@example.com", phone: "+14155550199" },
+  });
+  await call("POST", `/v1/sandbox/applications/${app.id}/complete`, bootstrapKey, { outcome: "completed", score: 50 });
+  const endpoint = await call("POST", "/v1/webhook-endpoints", bootstrapKey, {
+    url: "http://127.0.0.1:9/hostile", description: HOSTILE, headers: { "x-hostile": HOSTILE.replace(/[\r\n]/g, "") },
+  });
+  await call("POST", "/v1/api-keys", bootstrapKey, { name: HOSTILE.slice(0, 100) });
+  const browser = await launch();
+  try {
+    const { page, trouble } = await watchedPage(browser);
+    await signIn(page, bootstrapKey);
+    for (const hash of ["#/overview", "#/jobs", `#/jobs/${job.id}`, "#/applications", `#/applications/${app.id}`,
+      "#/endpoints", `#/endpoints/${endpoint.endpoint.id}`, "#/deliveries", "#/keys"]) {
+      await page.goto(`${baseUrl}/console/${hash}`);
+      await page.waitForSelector("main h1");
+      await page.waitForFunction(() => !document.querySelector("[aria-busy=true]"));
+      assert.equal(await page.evaluate(() => window.__xss), undefined, `${hash}: the payload ran`);
+      assert.equal(await page.locator("main img, main script").count(), 0, `${hash}: the payload became markup`);
+    }
+    await page.goto(`${baseUrl}/console/#/jobs/${job.id}`);
+    await page.waitForSelector("main h1");
+    assert.equal(await page.textContent("main h1"), HOSTILE, "the title is shown as its characters");
+    await page.goto(`${baseUrl}/console/#/applications/${app.id}`);
+    await page.waitForSelector("#score-value");
+    assert.equal(await page.textContent("main h1"), `${HOSTILE} ${HOSTILE}`);
+    await page.screenshot({ path: `${shots}/console-hostile.png` });
+    assert.deepEqual(trouble, []);
+  } finally {
+    await browser.close();
+  }
+});
