@@ -42,10 +42,14 @@ pub struct DeliveryList {
     pub has_more: bool,
 }
 
-/// A delivery with every attempt, oldest first.
+/// A delivery with its event and every attempt, oldest first.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct DeliveryDetail {
     pub delivery: WebhookDelivery,
+    /// The event as every attempt sends it: the body that `webhook-signature` signs, parsed
+    /// (the payload of its type in `spec/webhooks/`).
+    #[schema(value_type = Object)]
+    pub event: serde_json::Value,
     pub attempts: Vec<DeliveryAttempt>,
 }
 
@@ -115,7 +119,13 @@ pub async fn get_delivery(
         .get_delivery(&principal.org_id, &delivery_id)
         .await?
         .ok_or_else(|| DeliveryId::not_found(&delivery_id))?;
-    Ok(Json(DeliveryDetail { delivery, attempts }))
+    let payload =
+        state.store.event_payload(&principal.org_id, &delivery.event_id).await?.ok_or_else(|| {
+            ApiError::internal(format!("delivery {} has no event {}", delivery.id, delivery.event_id))
+        })?;
+    let event = serde_json::from_slice(&payload)
+        .map_err(|e| ApiError::internal(format!("the event {} is not JSON: {e}", delivery.event_id)))?;
+    Ok(Json(DeliveryDetail { delivery, event, attempts }))
 }
 
 /// Send the event again now, with the same `webhook-id`. A failed redelivery is not retried.

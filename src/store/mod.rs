@@ -552,6 +552,9 @@ pub trait Store: Send + Sync + 'static {
         org_id: &str,
         delivery_id: &str,
     ) -> Result<Option<(WebhookDelivery, Vec<DeliveryAttempt>)>, StoreError>;
+    /// The exact bytes every delivery of the event `event_id` sends, or `None` when the
+    /// organisation has no such event.
+    async fn event_payload(&self, org_id: &str, event_id: &str) -> Result<Option<Vec<u8>>, StoreError>;
     /// Queues a `webhook.test` event for one endpoint; the delivery's id, or `None` without
     /// such an endpoint.
     async fn queue_test_event(

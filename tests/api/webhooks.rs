@@ -165,7 +165,8 @@ async fn deliveries_are_signed_and_verify_with_the_reference_library() {
     assert_eq!(deliveries.len(), 1);
     assert_eq!(deliveries[0]["status"], "succeeded");
     let detail = h.app.get(&format!("/v1/webhook-deliveries/{}", deliveries[0]["id"].as_str().unwrap())).await;
-    let attempt = &detail.expect(200)["attempts"][0];
+    assert_eq!(detail.expect(200)["event"], body, "the detail shows the event as it was sent");
+    let attempt = &detail.json["attempts"][0];
     assert_eq!(attempt["status_code"], 200);
     assert_eq!(attempt["trigger"], "scheduled");
     assert_eq!(attempt["response_body"], "ok");

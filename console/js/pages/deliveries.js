@@ -56,7 +56,8 @@ export async function detail(view, id, ctx) {
     fill(head, kv([["Id", h("code", {}, d.id)], ["Event", d.event_type], ["Event id (webhook-id)", h("code", {}, d.event_id)],
       ["Status", badge(d.status)], ["Endpoint", link(`#/endpoints/${d.endpoint_id}`, d.endpoint_id)],
       ["Attempts", String(d.attempt_count)], ["Next attempt", time(d.next_attempt_at)], ["Created", time(d.created_at)]]),
-    event === undefined ? null : [h("h2", {}, "Event body"), json(event)]);
+    h("details", {}, h("summary", {}, "Event body (the signed bytes, pretty-printed)"), json(event)));
+    head.querySelector("pre")?.setAttribute("id", "event-body");
     fill(attemptsBox, attempts.length
       ? table(["#", "At", "Trigger", "Status", "Latency", "Error", "Response (excerpt)"], attempts.map((a, i) => [
         String(i + 1), time(a.attempted_at), a.trigger, a.status_code === null ? "—" : String(a.status_code),

@@ -474,6 +474,10 @@ impl Store for PostgresStore {
         webhooks::get_delivery(&client, org_id, delivery_id).await
     }
 
+    async fn event_payload(&self, org_id: &str, event_id: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        webhooks::event_payload(&self.client().await?, org_id, event_id).await
+    }
+
     async fn queue_test_event(
         &self,
         org_id: &str,

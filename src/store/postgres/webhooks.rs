@@ -465,6 +465,15 @@ pub(super) async fn get_delivery(
     Ok(Some((delivery, attempts_of(c, id).await?)))
 }
 
+pub(super) async fn event_payload(
+    c: &impl GenericClient,
+    org_id: &str,
+    event_id: &str,
+) -> Result<Option<Vec<u8>>, StoreError> {
+    let row = query_opt(c, "SELECT payload FROM outbox WHERE org_id = $1 AND id = $2", &[&org_id, &event_id]).await?;
+    Ok(row.map(|r| r.get(0)))
+}
+
 pub(super) async fn stats(c: &impl GenericClient) -> Result<WebhookStats, StoreError> {
     let row = query_opt(
         c,

@@ -510,6 +510,11 @@ impl Store for SqliteStore {
         self.engine.read(move |conn| webhooks::get_delivery(conn, &org_id, &id)).await
     }
 
+    async fn event_payload(&self, org_id: &str, event_id: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        let (org_id, id) = (org_id.to_owned(), event_id.to_owned());
+        self.engine.read(move |conn| webhooks::event_payload(conn, &org_id, &id)).await
+    }
+
     async fn queue_test_event(
         &self,
         org_id: &str,

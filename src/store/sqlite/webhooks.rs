@@ -429,6 +429,11 @@ pub(super) fn get_delivery(
     Ok(Some((delivery, attempts)))
 }
 
+pub(super) fn event_payload(conn: &Connection, org_id: &str, event_id: &str) -> Result<Option<Vec<u8>>, StoreError> {
+    let mut stmt = conn.prepare_cached("SELECT payload FROM outbox WHERE org_id = ?1 AND id = ?2")?;
+    Ok(stmt.query_row([org_id, event_id], |r| r.get(0)).optional()?)
+}
+
 pub(super) fn stats(conn: &Connection) -> Result<WebhookStats, StoreError> {
     let pending: i64 =
         conn.query_row("SELECT count(*) FROM webhook_deliveries WHERE status = 'pending'", [], |r| r.get(0))?;
