@@ -227,12 +227,35 @@ test("a customer follows an interview from application to webhook in the console
     assert.match(await page.textContent("#flash"), /Signed out: .*revoked/);
     assert.equal(await page.evaluate(() => sessionStorage.length), 0, "the key is forgotten");
 
+    // The keyboard alone: sign in with Enter, move through the sections with Tab and Enter.
+    const keyboard = await watchedPage(browser);
+    await keyboard.page.goto(`${baseUrl}/console/`);
+    await keyboard.page.keyboard.type(bootstrapKey);
+    await keyboard.page.keyboard.press("Enter");
+    await keyboard.page.waitForSelector("h1:text('Overview')");
+    const tabTo = async (text) => {
+      for (let i = 0; i < 40; i++) {
+        await keyboard.page.keyboard.press("Tab");
+        if ((await keyboard.page.evaluate(() => document.activeElement?.textContent)) === text) return;
+      }
+      assert.fail(`Tab never reached ${text}`);
+    };
+    await tabTo("Deliveries");
+    await keyboard.page.keyboard.press("Enter");
+    await keyboard.page.waitForSelector("h1:text('Deliveries')");
+    await tabTo("interview.completed");
+    await keyboard.page.keyboard.press("Enter");
+    await keyboard.page.waitForSelector("h1:text('Delivery')");
+    await tabTo("Redeliver");
+    await keyboard.page.keyboard.press("Enter");
+    await keyboard.page.waitForFunction(() => document.querySelectorAll("#attempts tbody tr").length === 4);
+
     // A phone-sized screen shows the same pages.
     const phone = await watchedPage(browser, { width: 390, height: 844 });
     await signIn(phone.page, bootstrapKey);
     await phone.page.screenshot({ path: `${shots}/console-phone.png` });
     await axe(phone.page, "overview on a phone");
-    assert.deepEqual([...trouble, ...phone.trouble], []);
+    assert.deepEqual([...trouble, ...keyboard.trouble, ...phone.trouble], []);
   } finally {
     receiver?.kill();
     await browser.close();

@@ -1,4 +1,5 @@
-// Overview: counts, recent deliveries, and endpoints that are failing or disabled.
+// Overview: counts, recent deliveries, and endpoints that are failing (failed deliveries among
+// the 100 most recent failures) or disabled.
 
 import { api, query } from "../api.js";
 import { h, fill, table, empty, time, badge, link } from "../dom.js";
@@ -16,7 +17,12 @@ export async function render(view) {
     first("/v1/webhook-deliveries", { status: "failed" }),
   ]);
   const card = (label, value, hash) => h("a", { class: "card", href: hash }, h("div", { class: "n" }, value), label);
-  const unwell = (endpoints?.data ?? []).filter((e) => !e.enabled);
+  // Disabled endpoints, and enabled ones whose recent deliveries failed.
+  const failures = new Map();
+  for (const d of failed?.data ?? []) failures.set(d.endpoint_id, (failures.get(d.endpoint_id) ?? 0) + 1);
+  const unwell = (endpoints?.data ?? []).filter((e) => !e.enabled || failures.has(e.id));
+  const why = (e) => !e.enabled ? `disabled: ${e.disabled_reason ?? "by hand"}`
+    : `${failures.get(e.id)}${failed.has_more ? "+" : ""} failed deliveries`;
   fill(view,
     h("h1", {}, "Overview"),
     h("div", { class: "cards" },
@@ -26,8 +32,8 @@ export async function render(view) {
       card("failed deliveries", count(failed), "#/deliveries")),
     h("h2", {}, "Endpoints that need attention"),
     unwell.length
-      ? table(["Endpoint", "Why"], unwell.map((e) => [link(`#/endpoints/${e.id}`, e.url), e.disabled_reason ?? "disabled"]))
-      : empty(endpoints?.data.length ? "Every endpoint is enabled." :
+      ? table(["Endpoint", "Why"], unwell.map((e) => [link(`#/endpoints/${e.id}`, e.url), why(e)]))
+      : empty(endpoints?.data.length ? "Every endpoint is enabled, and none has failed deliveries." :
         ["No endpoints yet. ", link("#/endpoints", "Create one"), ", or run ",
           h("code", {}, "webhook-sim receive"), " to get a local receiver."]),
     h("h2", {}, "Recent deliveries"),
