@@ -435,3 +435,87 @@ where
     }
     set.join_all().await
 }
+
+/// What one replica changes, the other sees on its very next request, whatever it cached: a
+/// key revoked through A is refused by B at once; a job renamed through A reads renamed through
+/// B; an endpoint moved to another URL through A is delivered to the new URL by B. Each round
+/// first has B use the old value, so that a cache on B would hold it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_change_through_one_replica_is_seen_by_the_other_at_once() {
+    let Some((a, b)) = two_replicas(no_background).await else { return };
+    let b_url = |path: &str| format!("http://{}{path}", b.local_addr());
+    let client = &a.client;
+
+    for round in 0..10 {
+        let created = a.post("/v1/api-keys", json!({"name": format!("round {round}")})).await;
+        let (key_id, secret) =
+            (created.expect(201)["key"]["id"].as_str().unwrap().to_owned(), created.json["secret"].clone());
+        let secret = secret.as_str().unwrap().to_owned();
+        for _ in 0..3 {
+            let warm = client.get(b_url("/v1/jobs")).bearer_auth(&secret).send().await.unwrap();
+            assert_eq!(warm.status(), 200);
+        }
+        a.delete(&format!("/v1/api-keys/{key_id}")).await.expect(200);
+        let after = client.get(b_url("/v1/jobs")).bearer_auth(&secret).send().await.unwrap();
+        assert_eq!(after.status(), 401, "round {round}: B accepted a key A had revoked");
+    }
+
+    let job = a.job("REQ-CONSISTENT").await;
+    for round in 0..10 {
+        let read = client.get(b_url(&format!("/v1/jobs/{job}"))).bearer_auth(&a.key).send().await.unwrap();
+        assert_eq!(read.status(), 200);
+        let title = format!("Driver, version {round}");
+        a.patch(&format!("/v1/jobs/{job}"), json!({"title": title})).await.expect(200);
+        let read: Value = client
+            .get(b_url(&format!("/v1/jobs/{job}")))
+            .bearer_auth(&a.key)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(read["title"], title.as_str(), "round {round}: B served the job as it was before A's write");
+    }
+
+    let receivers = [httpmock::MockServer::start_async().await, httpmock::MockServer::start_async().await];
+    let hooks = [
+        receivers[0]
+            .mock_async(|when, then| {
+                when.path("/hook");
+                then.status(204);
+            })
+            .await,
+        receivers[1]
+            .mock_async(|when, then| {
+                when.path("/hook");
+                then.status(204);
+            })
+            .await,
+    ];
+    let created = a.post("/v1/webhook-endpoints", json!({"url": receivers[0].url("/hook")})).await;
+    let endpoint = created.expect(201)["endpoint"]["id"].as_str().unwrap().to_owned();
+    let test_via_b = || async {
+        let r =
+            client.post(b_url(&format!("/v1/webhook-endpoints/{endpoint}/test"))).bearer_auth(&a.key).json(&json!({}));
+        let r: Value = r.send().await.unwrap().json().await.unwrap();
+        assert_eq!(r["attempt"]["status_code"], 204, "{r}");
+    };
+    // The endpoint points at receivers[current]; each round B delivers (warming any cache),
+    // A moves the endpoint to the other receiver, and B's next delivery must go there.
+    let mut expected = [0, 0];
+    let mut current = 0;
+    for round in 0..6 {
+        test_via_b().await;
+        expected[current] += 1;
+        current = 1 - current;
+        a.patch(&format!("/v1/webhook-endpoints/{endpoint}"), json!({"url": receivers[current].url("/hook")}))
+            .await
+            .expect(200);
+        test_via_b().await;
+        expected[current] += 1;
+        let hits = [hooks[0].calls_async().await, hooks[1].calls_async().await];
+        assert_eq!(hits, expected, "round {round}: B delivered to the URL A had replaced");
+    }
+    b.shutdown().await.unwrap();
+}

@@ -5,12 +5,24 @@
 use deadpool_postgres::GenericClient;
 use jiff::Timestamp;
 
-use super::sql::{execute, lock_key, page, record};
+use super::sql::{LOCK_KEY, Params, execute, lock_key, page, prepare_all, record};
 use super::{interviews, outbox};
 use crate::domain::ids::IdKind;
 use crate::domain::{Application, Candidate, Job, Page, Resume};
 use crate::store::encoding::{micros, to_json};
 use crate::store::{ApplicationQuery, NewApplication, Rejection, StoreError, Upserted, rules};
+
+const JOB_FOR_SHARE: &str = "SELECT record FROM jobs WHERE org_id = $1 AND id = $2 FOR SHARE";
+const APPLICATION_BY_EXTERNAL_ID: &str = "SELECT record FROM applications WHERE org_id = $1 AND external_id = $2";
+const CANDIDATE_BY_EXTERNAL_ID: &str = "SELECT record FROM candidates WHERE org_id = $1 AND external_id = $2";
+const INSERT_CANDIDATE: &str =
+    "INSERT INTO candidates (id, org_id, external_id, updated_at, record) VALUES ($1, $2, $3, $4, $5)";
+const UPDATE_CANDIDATE: &str = "UPDATE candidates SET updated_at = $3, record = $4 WHERE org_id = $1 AND id = $2";
+const UPSERT_RESUME: &str = "INSERT INTO resumes (candidate_id, org_id, record) VALUES ($1, $2, $3)
+     ON CONFLICT (candidate_id) DO UPDATE SET record = excluded.record";
+const INSERT_APPLICATION: &str =
+    "INSERT INTO applications (id, org_id, job_id, candidate_id, external_id, status, updated_at, record)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
 
 pub(super) async fn create_application(
     c: &impl GenericClient,
@@ -18,90 +30,119 @@ pub(super) async fn create_application(
     new: NewApplication,
     now: Timestamp,
 ) -> Result<(Application, Upserted), StoreError> {
+    // Statements polled together go out in one pipeline and run in order on the server, so each
+    // step below is one round trip (once every statement is prepared: see `prepare_all`). When
+    // one fails the transaction aborts, the statements after it fail with it, and the first
+    // error is the one returned.
+
     // Natural keys first, always in this order, then the job: a close of the job waits for
     // this application, or this application sees the job closed.
-    if let Some(external_id) = &new.external_id {
-        lock_key(c, &format!("{org_id}/application/{external_id}")).await?;
-    }
-    if let Some(external_id) = &new.candidate.external_id {
-        lock_key(c, &format!("{org_id}/candidate/{external_id}")).await?;
-    }
-    let job: Job =
-        record(c, "SELECT record FROM jobs WHERE org_id = $1 AND id = $2 FOR SHARE", &[&org_id, &new.job_id])
-            .await?
-            .ok_or_else(|| Rejection::JobNotFound(new.job_id.clone()))?;
+    prepare_all(
+        c,
+        &[
+            LOCK_KEY,
+            JOB_FOR_SHARE,
+            APPLICATION_BY_EXTERNAL_ID,
+            CANDIDATE_BY_EXTERNAL_ID,
+            INSERT_CANDIDATE,
+            UPDATE_CANDIDATE,
+            UPSERT_RESUME,
+            INSERT_APPLICATION,
+            interviews::SCHEDULE,
+        ],
+    )
+    .await?;
+    let application_key = new.external_id.as_ref().map(|id| format!("{org_id}/application/{id}"));
+    let candidate_key = new.candidate.external_id.as_ref().map(|id| format!("{org_id}/candidate/{id}"));
+    tokio::try_join!(
+        async {
+            match &application_key {
+                Some(key) => lock_key(c, key).await,
+                None => Ok(()),
+            }
+        },
+        async {
+            match &candidate_key {
+                Some(key) => lock_key(c, key).await,
+                None => Ok(()),
+            }
+        },
+    )?;
 
-    if let Some(external_id) = &new.external_id {
-        let existing: Option<Application> = record(
-            c,
-            "SELECT record FROM applications WHERE org_id = $1 AND external_id = $2",
-            &[&org_id, external_id],
-        )
-        .await?;
-        if let Some(app) = existing {
-            return Ok((rules::reuse_application(app, &job, external_id)?, Upserted::Existing));
-        }
+    // What the decision needs, read at once: the job, an application with this external id,
+    // and a candidate with this external id (read even when the application exists: harmless).
+    let (job, existing_application, existing_candidate) = tokio::try_join!(
+        async { record::<Job>(c, JOB_FOR_SHARE, &[&org_id, &new.job_id]).await },
+        async {
+            match &new.external_id {
+                Some(external_id) => {
+                    record::<Application>(c, APPLICATION_BY_EXTERNAL_ID, &[&org_id, external_id]).await
+                }
+                None => Ok(None),
+            }
+        },
+        async {
+            match &new.candidate.external_id {
+                Some(external_id) => record::<Candidate>(c, CANDIDATE_BY_EXTERNAL_ID, &[&org_id, external_id]).await,
+                None => Ok(None),
+            }
+        },
+    )?;
+    let job = job.ok_or_else(|| Rejection::JobNotFound(new.job_id.clone()))?;
+    if let (Some(app), Some(external_id)) = (existing_application, &new.external_id) {
+        return Ok((rules::reuse_application(app, &job, external_id)?, Upserted::Existing));
     }
     rules::check_job_open(&job)?;
 
-    let existing: Option<Candidate> = match &new.candidate.external_id {
-        Some(external_id) => {
-            record(c, "SELECT record FROM candidates WHERE org_id = $1 AND external_id = $2", &[&org_id, external_id])
-                .await?
-        }
-        None => None,
-    };
     let (candidate, created) = rules::merge_candidate(
-        existing,
+        existing_candidate,
         new.candidate.clone(),
         new.resume.is_some(),
         || IdKind::Candidate.new_id(),
         now,
     );
-    if created {
-        execute(
-            c,
-            "INSERT INTO candidates (id, org_id, external_id, updated_at, record) VALUES ($1, $2, $3, $4, $5)",
-            &[&candidate.id, &org_id, &candidate.external_id, &micros(now), &to_json(&candidate)?],
-        )
-        .await?;
-    } else {
-        execute(
-            c,
-            "UPDATE candidates SET updated_at = $3, record = $4 WHERE org_id = $1 AND id = $2",
-            &[&org_id, &candidate.id, &micros(candidate.updated_at), &to_json(&candidate)?],
-        )
-        .await?;
-    }
-    if let Some(content) = new.resume.clone() {
-        let resume = Resume { candidate_id: candidate.id.clone(), content, received_at: now };
-        execute(
-            c,
-            "INSERT INTO resumes (candidate_id, org_id, record) VALUES ($1, $2, $3)
-             ON CONFLICT (candidate_id) DO UPDATE SET record = excluded.record",
-            &[&candidate.id, &org_id, &to_json(&resume)?],
-        )
-        .await?;
-    }
-
+    let resume =
+        new.resume.clone().map(|content| Resume { candidate_id: candidate.id.clone(), content, received_at: now });
     let app = rules::new_application(IdKind::Application.new_id(), &new, &job, &candidate, now);
-    execute(
-        c,
-        "INSERT INTO applications (id, org_id, job_id, candidate_id, external_id, status, updated_at, record)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-        &[
-            &app.id,
-            &org_id,
-            &app.job_id,
-            &app.candidate_id,
-            &app.external_id,
-            &app.status.as_str(),
-            &micros(now),
-            &to_json(&app)?,
-        ],
-    )
-    .await?;
-    interviews::schedule(c, org_id, &app.id, new.interview_due_at).await?;
+    let (candidate_json, app_json) = (to_json(&candidate)?, to_json(&app)?);
+    let resume_json = resume.as_ref().map(to_json).transpose()?;
+    let (candidate_updated_at, now_micros) = (micros(candidate.updated_at), micros(now));
+
+    // Every write in one pipeline, in the order the foreign keys need.
+    tokio::try_join!(
+        async {
+            if created {
+                let params: &Params = &[&candidate.id, &org_id, &candidate.external_id, &now_micros, &candidate_json];
+                execute(c, INSERT_CANDIDATE, params).await
+            } else {
+                execute(c, UPDATE_CANDIDATE, &[&org_id, &candidate.id, &candidate_updated_at, &candidate_json]).await
+            }
+        },
+        async {
+            match &resume_json {
+                Some(resume_json) => execute(c, UPSERT_RESUME, &[&candidate.id, &org_id, resume_json]).await,
+                None => Ok(0),
+            }
+        },
+        async {
+            execute(
+                c,
+                INSERT_APPLICATION,
+                &[
+                    &app.id,
+                    &org_id,
+                    &app.job_id,
+                    &app.candidate_id,
+                    &app.external_id,
+                    &app.status.as_str(),
+                    &now_micros,
+                    &app_json,
+                ],
+            )
+            .await
+        },
+        interviews::schedule(c, org_id, &app.id, new.interview_due_at),
+    )?;
     Ok((app, Upserted::Created))
 }
 

@@ -21,14 +21,11 @@ pub(super) async fn schedule(
     application_id: &str,
     due_at: Timestamp,
 ) -> Result<(), StoreError> {
-    execute(
-        c,
-        "INSERT INTO interviews (application_id, org_id, state, due_at) VALUES ($1, $2, 'scheduled', $3)",
-        &[&application_id, &org_id, &micros(due_at)],
-    )
-    .await
-    .map(|_| ())
+    execute(c, SCHEDULE, &[&application_id, &org_id, &micros(due_at)]).await.map(|_| ())
 }
+
+pub(super) const SCHEDULE: &str =
+    "INSERT INTO interviews (application_id, org_id, state, due_at) VALUES ($1, $2, 'scheduled', $3)";
 
 pub(super) async fn claim_interviews(
     c: &impl GenericClient,

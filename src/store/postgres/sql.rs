@@ -103,5 +103,19 @@ pub(super) async fn page<T: DeserializeOwned>(
 /// Holds a transaction-scoped lock on a natural key (an `external_id`, say), so that two
 /// replicas upserting the same key take turns.
 pub(super) async fn lock_key(c: &impl GenericClient, key: &str) -> Result<(), StoreError> {
-    execute(c, "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", &[&key]).await.map(|_| ())
+    execute(c, LOCK_KEY, &[&key]).await.map(|_| ())
+}
+
+pub(super) const LOCK_KEY: &str = "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))";
+
+/// Prepares (or finds in the connection's cache) every statement of a pipeline before any is
+/// sent. Statements polled together go out in the order they are first polled only when none
+/// still has to be prepared: one waiting for its prepare would be overtaken by the next, and a
+/// row could arrive before the row it refers to. After this, each helper above finds its
+/// statement cached and sends it on its first poll.
+pub(super) async fn prepare_all(c: &impl GenericClient, statements: &[&str]) -> Result<(), StoreError> {
+    for sql in statements {
+        c.prepare_cached(sql).await.map_err(pg_error)?;
+    }
+    Ok(())
 }

@@ -4,7 +4,7 @@ use deadpool_postgres::GenericClient;
 use jiff::{SignedDuration, Timestamp};
 use tokio_postgres::Row;
 
-use super::sql::{execute, pg_error, query, query_opt, record};
+use super::sql::{execute, pg_error, prepare_all, query, query_opt, record};
 use super::{audit, encryption, outbox};
 use crate::domain::Page;
 use crate::domain::audit::{AuditAction, AuditContext};
@@ -317,6 +317,12 @@ pub(super) async fn claim_delivery(
     Ok(row.as_ref().map(task_from_row))
 }
 
+const DELIVERY_FOR_UPDATE: &str = "SELECT status, lease_owner FROM webhook_deliveries WHERE id = $1 FOR UPDATE";
+const INSERT_ATTEMPT: &str = "INSERT INTO webhook_attempts (delivery_id, record) VALUES ($1, $2)";
+/// Ends the endpoint's failing streak; touches (and locks) the endpoint only if it had one.
+const END_FAILING_STREAK: &str = "UPDATE webhook_endpoints SET failing_since = NULL
+     WHERE id = (SELECT endpoint_id FROM webhook_deliveries WHERE id = $1) AND failing_since IS NOT NULL";
+
 pub(super) async fn finish_attempt(
     c: &impl GenericClient,
     delivery_id: &str,
@@ -325,31 +331,27 @@ pub(super) async fn finish_attempt(
     outcome: AttemptOutcome,
     now: Timestamp,
 ) -> Result<(), StoreError> {
-    let current =
-        query_opt(c, "SELECT status, lease_owner FROM webhook_deliveries WHERE id = $1 FOR UPDATE", &[&delivery_id])
-            .await?;
+    // The lock, the attempt's row and the end of a failing streak need nothing from each other:
+    // one pipeline (see `prepare_all`). The delivery's new state needs the locked row.
+    prepare_all(c, &[DELIVERY_FOR_UPDATE, INSERT_ATTEMPT, END_FAILING_STREAK]).await?;
+    let attempt_json = to_json(&attempt)?;
+    let (current, _, _) = tokio::try_join!(
+        async { query_opt(c, DELIVERY_FOR_UPDATE, &[&delivery_id]).await },
+        async { execute(c, INSERT_ATTEMPT, &[&delivery_id, &attempt_json]).await },
+        async {
+            if rules::attempt_succeeded(&outcome) {
+                execute(c, END_FAILING_STREAK, &[&delivery_id]).await
+            } else {
+                Ok(0)
+            }
+        },
+    )?;
     let Some(current) = current else {
         return Err(StoreError::Internal(format!("no delivery {delivery_id} to record an attempt on")));
     };
     let status: String = current.get(0);
     let lease_owner: Option<String> = current.get(1);
     let status = DeliveryStatus::parse(&status).ok_or_else(|| StoreError::Internal(format!("status {status}")))?;
-    execute(
-        c,
-        "INSERT INTO webhook_attempts (delivery_id, record) VALUES ($1, $2)",
-        &[&delivery_id, &to_json(&attempt)?],
-    )
-    .await?;
-    if rules::attempt_succeeded(&outcome) {
-        // Ends the endpoint's failing streak; touches (and locks) the endpoint only if it had one.
-        execute(
-            c,
-            "UPDATE webhook_endpoints SET failing_since = NULL
-             WHERE id = (SELECT endpoint_id FROM webhook_deliveries WHERE id = $1) AND failing_since IS NOT NULL",
-            &[&delivery_id],
-        )
-        .await?;
-    }
     let write = rules::after_attempt(&outcome, status, lease_owner.as_deref(), owner);
     let (status, next) = match write.status {
         Some((status, next)) => (Some(status.as_str()), next.map(micros)),
