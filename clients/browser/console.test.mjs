@@ -145,6 +145,13 @@ test("a customer follows an interview from application to webhook in the console
     await page.waitForSelector(".empty");
     await axe(page, "overview (empty)");
 
+    await page.click("nav a[href='#/jobs']");
+    await page.waitForSelector("h1:text('Jobs')");
+    await axe(page, "jobs");
+    await page.click("nav a[href='#/applications']");
+    await page.waitForSelector("h1:text('Applications')");
+    await axe(page, "applications");
+
     // An endpoint at a receiver that starts once its secret is known.
     const port = await freePort();
     await page.click("nav a[href='#/endpoints']");
@@ -269,16 +276,25 @@ test("hostile strings in every field shown are text, never markup", async () => 
     candidate: { first_name: HOSTILE, last_name: HOSTILE, email: "hostile@example.com", phone: "+14155550199" },
   });
   await call("POST", `/v1/sandbox/applications/${app.id}/complete`, bootstrapKey, { outcome: "completed", score: 50 });
-  const endpoint = await call("POST", "/v1/webhook-endpoints", bootstrapKey, {
-    url: "http://127.0.0.1:9/hostile", description: HOSTILE, headers: { "x-hostile": HOSTILE.replace(/[\r\n]/g, "") },
+  // A receiver whose answer is hostile too: the attempt log shows an excerpt of it.
+  const hostileReceiver = createHttpServer((req, res) => {
+    req.resume();
+    req.on("end", () => { res.writeHead(500, { "Content-Type": "text/html" }); res.end(HOSTILE); });
   });
+  await new Promise((resolve) => hostileReceiver.listen(0, "127.0.0.1", resolve));
+  const endpoint = await call("POST", "/v1/webhook-endpoints", bootstrapKey, {
+    url: `http://127.0.0.1:${hostileReceiver.address().port}/hostile`, description: HOSTILE,
+    headers: { "x-hostile": HOSTILE.replace(/[\r\n]/g, "") },
+  });
+  const tested = await call("POST", `/v1/webhook-endpoints/${endpoint.endpoint.id}/test`, bootstrapKey, {});
+  hostileReceiver.close();
   await call("POST", "/v1/api-keys", bootstrapKey, { name: HOSTILE.slice(0, 100) });
   const browser = await launch();
   try {
     const { page, trouble } = await watchedPage(browser);
     await signIn(page, bootstrapKey);
     for (const hash of ["#/overview", "#/jobs", `#/jobs/${job.id}`, "#/applications", `#/applications/${app.id}`,
-      "#/endpoints", `#/endpoints/${endpoint.endpoint.id}`, "#/deliveries", "#/keys"]) {
+      "#/endpoints", `#/endpoints/${endpoint.endpoint.id}`, "#/deliveries", `#/deliveries/${tested.delivery.id}`, "#/keys"]) {
       await page.goto(`${baseUrl}/console/${hash}`);
       await page.waitForSelector("main h1");
       await page.waitForFunction(() => !document.querySelector("[aria-busy=true]"));
@@ -292,6 +308,9 @@ test("hostile strings in every field shown are text, never markup", async () => 
     await page.waitForSelector("#score-value");
     assert.equal(await page.textContent("main h1"), `${HOSTILE} ${HOSTILE}`);
     await page.screenshot({ path: `${shots}/console-hostile.png` });
+    await page.goto(`${baseUrl}/console/#/deliveries/${tested.delivery.id}`);
+    await page.waitForSelector("#attempts td:text('500')");
+    assert.match(await page.textContent("#attempts"), /<img src=x onerror=/, "the receiver's answer is shown as text");
     assert.deepEqual(trouble, []);
   } finally {
     await browser.close();
