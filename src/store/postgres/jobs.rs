@@ -39,6 +39,26 @@ pub(super) async fn upsert_job(
     Ok((job, Upserted::Created))
 }
 
+/// Inserts `fields` as a new job unless its `external_id` is already taken, in one statement
+/// that commits on its own: the unique `(org_id, external_id)` index settles a race with
+/// another replica. `None` when the external id is taken; then [`upsert_job`] decides.
+pub(super) async fn insert_if_new(
+    c: &impl GenericClient,
+    org_id: &str,
+    fields: &JobFields,
+    now: Timestamp,
+) -> Result<Option<Job>, StoreError> {
+    let job = fields.clone().into_job(IdKind::Job.new_id(), now);
+    let inserted = execute(
+        c,
+        "INSERT INTO jobs (id, org_id, external_id, status, updated_at, record) VALUES ($1, $2, $3, $4, $5, $6)
+         ON CONFLICT (org_id, external_id) DO NOTHING",
+        &[&job.id, &org_id, &job.external_id, &job.status.as_str(), &micros(job.updated_at), &to_json(&job)?],
+    )
+    .await?;
+    Ok((inserted == 1).then_some(job))
+}
+
 pub(super) async fn get_job(c: &impl GenericClient, org_id: &str, job_id: &str) -> Result<Option<Job>, StoreError> {
     record(c, "SELECT record FROM jobs WHERE org_id = $1 AND id = $2", &[&org_id, &job_id]).await
 }

@@ -207,6 +207,11 @@ impl Store for PostgresStore {
     }
 
     async fn upsert_job(&self, org_id: &str, fields: JobFields, now: Timestamp) -> Result<(Job, Upserted), StoreError> {
+        // Most upserts create: one statement, without the round trips of BEGIN, a lock and
+        // COMMIT. Only an external id already taken needs the locked read and replace.
+        if let Some(job) = jobs::insert_if_new(&self.client().await?, org_id, &fields, now).await? {
+            return Ok((job, Upserted::Created));
+        }
         in_transaction!(self, |tx| jobs::upsert_job(&tx, org_id, fields, now).await?)
     }
 
