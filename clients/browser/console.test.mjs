@@ -103,6 +103,14 @@ async function axe(page, name) {
   assert.deepEqual(result, [], `axe-core on ${name}`);
 }
 
+/** Opens a section from the navigation, waits for `ready`, runs axe-core on it and takes its picture. */
+async function section(page, hash, ready, name) {
+  await page.click(`nav a[href='${hash}']`);
+  await page.waitForSelector(ready);
+  await axe(page, name);
+  await page.screenshot({ path: `${shots}/console-${name.replaceAll(" ", "-")}.png`, fullPage: true });
+}
+
 async function signIn(page, key) {
   await page.goto(`${baseUrl}/console/`);
   await page.fill("#key", key);
@@ -145,12 +153,8 @@ test("a customer follows an interview from application to webhook in the console
     await page.waitForSelector(".empty");
     await axe(page, "overview (empty)");
 
-    await page.click("nav a[href='#/jobs']");
-    await page.waitForSelector("h1:text('Jobs')");
-    await axe(page, "jobs");
-    await page.click("nav a[href='#/applications']");
-    await page.waitForSelector("h1:text('Applications')");
-    await axe(page, "applications");
+    await section(page, "#/jobs", "h1:text('Jobs')", "jobs");
+    await section(page, "#/applications", "h1:text('Applications')", "applications");
 
     // An endpoint at a receiver that starts once its secret is known.
     const port = await freePort();
@@ -215,20 +219,13 @@ test("a customer follows an interview from application to webhook in the console
     assert.notEqual(rotated, secret);
     assert.match(await page.textContent(".secret"), /both secrets until/);
     await axe(page, "endpoint");
+    await page.screenshot({ path: `${shots}/console-endpoint.png`, fullPage: true });
 
-    await page.click("nav a[href='#/catalog']");
-    await page.waitForSelector("#catalog-interview\\.completed-title");
-    await axe(page, "event catalog");
-    await page.click("nav a[href='#/overview']");
-    await page.waitForSelector(".card");
-    await axe(page, "overview");
-    await page.screenshot({ path: `${shots}/console-overview.png` });
+    await section(page, "#/catalog", "#catalog-interview\\.completed-title", "event catalog");
+    await section(page, "#/overview", ".card", "overview");
 
     // Revoke the signed-in key: the page signs out and says why.
-    await page.click("nav a[href='#/keys']");
-    await page.waitForSelector("h1:text('API keys')");
-    await axe(page, "keys");
-    await page.screenshot({ path: `${shots}/console-keys.png` });
+    await section(page, "#/keys", "h1:text('API keys')", "keys");
     await page.click("button[aria-label='Revoke console e2e']");
     await page.waitForSelector("#key");
     assert.match(await page.textContent("#flash"), /Signed out: .*revoked/);

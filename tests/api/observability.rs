@@ -143,7 +143,6 @@ async fn scrape_after_traffic(app: &TestApp) -> String {
     assert_eq!(scrape.status, 200);
     assert_eq!(scrape.header("content-type"), Some("text/plain; version=0.0.4"));
     if let Ok(path) = std::env::var("PUBLIC_API_METRICS_SCRAPE") {
-        let path = if app.dir.is_postgres() { format!("{path}.postgres") } else { path };
         std::fs::write(&path, &scrape.text).expect("the scrape is written for promtool");
     }
     scrape.text

@@ -35,17 +35,13 @@ pub fn run(root: &Path, update_screenshots: bool) -> Result<String, String> {
     }
     let Some(bin) = tools::node(root)? else { return Ok("skipped".into()) };
     live::build_server(root)?;
-    let built = Command::new("cargo")
-        .args(["build", "--quiet", "-p", "webhook-sim"])
-        .current_dir(root)
-        .status()
-        .map_err(|e| format!("cannot run cargo build: {e}"))?;
-    if !built.success() {
-        return Err("cargo build -p webhook-sim failed".into());
-    }
+    tools::step(
+        Command::new("cargo").args(["build", "--quiet", "-p", "webhook-sim"]).current_dir(root),
+        "cargo build -p webhook-sim",
+    )?;
     let work = root.join("target/browser");
     let _ = std::fs::remove_dir_all(&work);
-    std::fs::create_dir_all(&work).map_err(|e| format!("cannot create {}: {e}", work.display()))?;
+    tools::create(&work)?;
     for test in TESTS {
         tools::copy(&root.join("clients/browser").join(test), &work.join(test))?;
     }
@@ -68,8 +64,7 @@ pub fn run(root: &Path, update_screenshots: bool) -> Result<String, String> {
     drop(server);
     if status.success() {
         if update_screenshots {
-            let shots = root.join("docs/screenshots");
-            std::fs::create_dir_all(&shots).map_err(|e| format!("cannot create {}: {e}", shots.display()))?;
+            let shots = tools::create(&root.join("docs/screenshots"))?;
             for name in SCREENSHOTS {
                 tools::copy(&work.join(name), &shots.join(name))?;
             }

@@ -22,14 +22,14 @@ pub fn run(root: &Path) -> Result<String, String> {
     }
     let work = root.join("target/ci/metrics");
     let _ = std::fs::remove_dir_all(&work);
-    std::fs::create_dir_all(&work).map_err(|e| format!("cannot create {}: {e}", work.display()))?;
-    let scrape = work.join("scrape.prom");
-    let mut scrapes = vec![("SQLite", scrape.clone())];
-    scrape_once(root, &scrape, None)?;
+    crate::tools::create(&work)?;
+    let mut scrapes = vec![("SQLite", work.join("scrape-sqlite.prom"))];
+    scrape_once(root, &scrapes[0].1, None)?;
     match ci_postgres()? {
         Postgres::At { url, .. } => {
-            scrape_once(root, &scrape, Some(&url))?;
-            scrapes.push(("PostgreSQL", work.join("scrape.prom.postgres")));
+            let file = work.join("scrape-postgres.prom");
+            scrape_once(root, &file, Some(&url))?;
+            scrapes.push(("PostgreSQL", file));
         }
         Postgres::Absent(why) => eprintln!("\n*** the PostgreSQL scrape is SKIPPED: {why} ***\n"),
     }

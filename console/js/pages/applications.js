@@ -4,22 +4,19 @@
 
 import { api, seg, ApiProblem } from "../api.js";
 import { h, fill, table, empty, time, badge, link, kv, button, json } from "../dom.js";
-import { pagedList, values } from "./shared.js";
+import { pagedList, statusFilter, values } from "./shared.js";
 
-const STATUSES = ["", "pending", "calling", "in_progress", "completed", "no_answer", "voicemail", "failed", "cancelled"];
+const STATUSES = ["pending", "calling", "in_progress", "completed", "no_answer", "voicemail", "failed", "cancelled"];
 const OUTCOMES = ["completed", "no_answer", "voicemail", "invalid_number", "hung_up", "not_interested"];
 const FINAL = ["completed", "failed", "cancelled"];
 
 export async function list(view, _id, ctx) {
-  const status = new URLSearchParams(location.hash.split("?")[1] ?? "").get("status") ?? "";
-  const filter = h("select", { id: "application-status" },
-    STATUSES.map((s) => h("option", { value: s, selected: s === status }, s || "any")));
-  filter.addEventListener("change", () => ctx.go(filter.value ? `#/applications?status=${filter.value}` : "#/applications"));
+  const { status, filter } = statusFilter("applications", STATUSES, ctx);
   const apps = await pagedList("/v1/applications", { status }, (rows) => table(["Application", "Job", "Status", "Updated"],
     rows.map((a) => [link(`#/applications/${a.id}`, a.external_id ?? a.id), link(`#/jobs/${a.job_id}`, a.job_external_id ?? a.job_id),
       badge(a.status), time(a.updated_at)])),
   empty("No applications yet. Open a job and add a candidate, or POST /v1/applications."));
-  fill(view, h("h1", {}, "Applications"), h("label", {}, "Status", filter), apps);
+  fill(view, h("h1", {}, "Applications"), filter, apps);
 }
 
 export async function detail(view, id, ctx) {

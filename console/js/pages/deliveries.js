@@ -5,12 +5,13 @@
 import { api, query, seg } from "../api.js";
 import { h, fill, table, empty, time, badge, link, kv, button, json } from "../dom.js";
 import { EVENT_TYPES } from "./endpoints.js";
+import { hashParams } from "./shared.js";
 
 /** How often an open page asks again. */
 const POLL_MS = 2000;
 
 export async function list(view, _id, ctx) {
-  const params = new URLSearchParams(location.hash.split("?")[1] ?? "");
+  const params = hashParams();
   const filters = { endpoint_id: params.get("endpoint_id") ?? "", event_type: params.get("event_type") ?? "", status: params.get("status") ?? "" };
   const endpoints = await api("GET", "/v1/webhook-endpoints?limit=100").catch(() => ({ data: [] }));
   const select = (name, label, options) => {

@@ -3,13 +3,10 @@
 
 import { api, seg } from "../api.js";
 import { h, fill, table, empty, time, badge, link, kv, button, json } from "../dom.js";
-import { pagedList, values } from "./shared.js";
+import { pagedList, statusFilter, values } from "./shared.js";
 
 export async function list(view, _id, ctx) {
-  const status = new URLSearchParams(location.hash.split("?")[1] ?? "").get("status") ?? "";
-  const filter = h("select", { id: "job-status", name: "status" },
-    ["", "open", "closed"].map((s) => h("option", { value: s, selected: s === status }, s || "any")));
-  filter.addEventListener("change", () => ctx.go(filter.value ? `#/jobs?status=${filter.value}` : "#/jobs"));
+  const { status, filter } = statusFilter("jobs", ["open", "closed"], ctx);
   const form = h("form", { class: "inline", "aria-label": "Create a job" },
     h("label", {}, "Title", h("input", { name: "title", required: true, maxlength: 200 })),
     h("label", {}, "External id (optional)", h("input", { name: "external_id", maxlength: 255 })),
@@ -26,7 +23,7 @@ export async function list(view, _id, ctx) {
   const jobs = await pagedList("/v1/jobs", { status }, (rows) => table(["Title", "Status", "External id", "Updated"],
     rows.map((j) => [link(`#/jobs/${j.id}`, j.title), badge(j.status), j.external_id ?? "—", time(j.updated_at)])),
   empty("No jobs yet. Create one above, or POST /v1/jobs from your system."));
-  fill(view, h("h1", {}, "Jobs"), form, h("label", {}, "Status", filter), jobs);
+  fill(view, h("h1", {}, "Jobs"), form, filter, jobs);
 }
 
 export async function detail(view, id, ctx) {

@@ -15,7 +15,6 @@ function state(key) {
 
 export async function render(view, _id, ctx) {
   const page = await api("GET", "/v1/api-keys?limit=100");
-  const secretSlot = h("div");
   const form = h("form", { class: "stack", "aria-label": "Create a key" },
     h("label", {}, "Name", h("input", { name: "name", id: "key-name", required: true, maxlength: 100 })),
     h("label", {}, "Expires at (optional)", h("input", { name: "expires_at", type: "datetime-local" })),
@@ -37,7 +36,7 @@ export async function render(view, _id, ctx) {
       view.prepend(secretBox("New API key", created.secret, "Send it as Authorization: Bearer …. It is shown only now."));
     } catch (e) { ctx.flash(e, true); }
   });
-  fill(view, h("h1", {}, "API keys"), secretSlot,
+  fill(view, h("h1", {}, "API keys"),
     page.data.length ? table(["Name", "Prefix", "State", "Scopes", "Last used", "Uses", "Created", ""], page.data.map((k) => [
       k.name, h("code", {}, k.prefix), badge(state(k)), k.scopes.join(", "), time(k.last_used_at), String(k.usage_count ?? 0),
       time(k.created_at),

@@ -37,6 +37,20 @@ export async function orScope(request, fallback = null) {
   }
 }
 
+/** The filters after `?` in the hash (#/jobs?status=open). */
+export function hashParams() {
+  return new URLSearchParams(location.hash.split("?")[1] ?? "");
+}
+
+/** A status filter for the list at `#/${page}`: choosing one goes to `#/${page}?status=…`. */
+export function statusFilter(page, statuses, ctx) {
+  const current = hashParams().get("status") ?? "";
+  const select = h("select", { id: `${page}-status`, name: "status" },
+    ["", ...statuses].map((s) => h("option", { value: s, selected: s === current }, s || "any")));
+  select.addEventListener("change", () => ctx.go(select.value ? `#/${page}?status=${select.value}` : `#/${page}`));
+  return { status: current, filter: h("label", {}, "Status", select) };
+}
+
 /** A form's fields as an object of trimmed strings. */
 export function values(form) {
   const out = {};
