@@ -3,6 +3,11 @@
 
 import { h, fill, json, empty } from "../dom.js";
 
+/** A paragraph whose `backticked` parts are shown as code (every part still goes in as text). */
+function prose(text) {
+  return h("p", {}, text.split("`").map((part, i) => (i % 2 ? h("code", {}, part) : part)));
+}
+
 /** Resolves local `$ref`s, so each schema reads on its own. */
 function resolve(node, components, seen = new Set()) {
   if (Array.isArray(node)) return node.map((n) => resolve(n, components, seen));
@@ -31,7 +36,7 @@ export async function render(view) {
       const example = media.example ?? Object.values(media.examples ?? {})[0]?.value ?? schema.example;
       return h("section", { id: `catalog-${name}`, "aria-labelledby": `catalog-${name}-title` },
         h("h2", { id: `catalog-${name}-title` }, name),
-        (op.description ?? op.summary ?? "").split("\n\n").map((p) => h("p", {}, p)),
+        (op.description ?? op.summary ?? "").split("\n\n").map(prose),
         h("details", {}, h("summary", {}, "JSON Schema"), json(schema)),
         example ? h("details", { open: true }, h("summary", {}, "Example"), json(example)) : null);
     }));

@@ -56,16 +56,16 @@ export async function list(view, _id, ctx) {
     h("h2", {}, "Create an endpoint"), form);
 }
 
-export async function detail(view, id, ctx) {
+/** An endpoint's page; `shown` is a secret just issued, to show once above it. */
+export async function detail(view, id, ctx, shown = null) {
   const e = await api("GET", `/v1/webhook-endpoints/${seg(id)}`);
   const path = `/v1/webhook-endpoints/${seg(id)}`;
-  const secretSlot = h("div");
   const testType = h("select", { id: "test-event-type" }, EVENT_TYPES.slice().reverse().map((t) => h("option", { value: t }, t)));
   const act = (label, fn, attrs) => button(label, async () => { try { await fn(); } catch (err) { ctx.flash(err, true); } }, attrs);
   fill(view,
     h("p", {}, link("#/endpoints", "← Endpoints")),
     h("h1", {}, e.url),
-    secretSlot,
+    shown,
     kv([["Id", h("code", {}, e.id)], ["State", badge(e.enabled ? "enabled" : "disabled")], ["Why disabled", e.disabled_reason],
       ["Description", e.description], ["Events", e.event_types.length ? e.event_types.join(", ") : "all"],
       ["Headers", Object.keys(e.headers ?? {}).length ? Object.entries(e.headers).map(([k, v]) => `${k}: ${v}`).join("; ") : null],
@@ -81,7 +81,7 @@ export async function detail(view, id, ctx) {
       act("Rotate secret", async () => {
         const rotated = await api("POST", `${path}/rotate-secret`);
         const until = rotated.endpoint.previous_secret_expires_at;
-        fill(secretSlot, secretBox("New signing secret", rotated.secret,
+        await detail(view, id, ctx, secretBox("New signing secret", rotated.secret,
           `Deliveries are signed with both secrets until ${until ? new Date(until).toLocaleString() : "now"}; then with the new one only.`));
         ctx.flash("Secret rotated.");
       }),
