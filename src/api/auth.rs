@@ -12,42 +12,59 @@ use jiff::Timestamp;
 use super::AppState;
 use super::extract::Principal;
 use super::problem::ApiError;
+use crate::domain::ApiKey;
 use crate::keys;
-use crate::store::KeyUsage;
+use crate::store::{KeyUsage, StoreError, key_check};
 
 /// Checks `Authorization: Bearer tenzo_pk_…`, applies the key's rate limit, records the use,
 /// and hands the caller's organisation to the handler, through the `Idempotency-Key` check.
-pub async fn authenticate(
-    State(state): State<AppState>,
+///
+/// The request runs in a [`key_check::scope`]: a store shared with other replicas answers the
+/// lookup from its cache and has the request's first store call confirm the key. Whatever the
+/// handler answered, a key that was not confirmed by then is confirmed before the answer leaves,
+/// and a revoked one gets 401.
+pub async fn authenticate(State(state): State<AppState>, request: Request, next: Next) -> Result<Response, ApiError> {
+    key_check::scope(async {
+        let now = state.clock.now();
+        let secret = bearer_secret(request.headers())?;
+        let key = state
+            .store
+            .find_api_key(&keys::hash_secret(secret))
+            .await?
+            .ok_or_else(|| ApiError::unauthorized("api_key_invalid", "The API key is not valid."))?;
+        if key.revoked_at.is_some() {
+            return Err(ApiError::key_revoked());
+        }
+        if key.is_expired(now) {
+            return Err(ApiError::unauthorized("api_key_expired", "The API key has expired; create a new one."));
+        }
+        let answer = match state.limiter.check(&key.id, now) {
+            Ok(remaining) => {
+                // Counted before the handler runs, so that a listing of keys includes the request
+                // making it. A request refused below, because another replica had just revoked
+                // the key this one presumed valid, stays counted.
+                state.usage.record(&key.id, now);
+                run(&state, key, remaining, request, next).await
+            }
+            Err(retry_after) => Err(rate_limited(retry_after)),
+        };
+        match state.store.confirm_presumed_key().await {
+            Ok(()) => answer,
+            Err(StoreError::KeyRefused) => Err(ApiError::key_revoked()),
+            Err(e) => Err(e.into()),
+        }
+    })
+    .await
+}
+
+/// The rest of an admitted request: the scope its route needs, then the handler.
+async fn run(
+    state: &AppState,
+    key: ApiKey,
+    remaining: u32,
     mut request: Request,
     next: Next,
 ) -> Result<Response, ApiError> {
-    let now = state.clock.now();
-    let secret = bearer_secret(request.headers())?;
-    let key = state
-        .store
-        .find_api_key(&keys::hash_secret(secret))
-        .await?
-        .ok_or_else(|| unauthorized("api_key_invalid", "The API key is not valid."))?;
-    if key.revoked_at.is_some() {
-        return Err(unauthorized("api_key_revoked", "The API key was revoked; create a new one."));
-    }
-    if key.is_expired(now) {
-        return Err(unauthorized("api_key_expired", "The API key has expired; create a new one."));
-    }
-    let remaining = match state.limiter.check(&key.id, now) {
-        Ok(remaining) => remaining,
-        Err(retry_after) => {
-            return Err(ApiError::new(
-                StatusCode::TOO_MANY_REQUESTS,
-                "rate_limited",
-                "Too many requests",
-                format!("This API key sent too many requests; retry after {retry_after} s."),
-            )
-            .with_header(header::RETRY_AFTER, HeaderValue::from(retry_after)));
-        }
-    };
-    state.usage.record(&key.id, now);
     // A route the document gives no scope is refused to every key, so that an operation added
     // without a declared scope fails closed.
     let route = request.extensions().get::<MatchedPath>().map_or("", MatchedPath::as_str);
@@ -57,7 +74,7 @@ pub async fn authenticate(
         None => return Err(ApiError::internal(format!("The route {route} declares no scope."))),
     }
     request.extensions_mut().insert(Principal { org_id: key.org_id, key_id: key.id, scopes: key.scopes });
-    let mut response = match super::idempotency::idempotency(&state, request, next).await {
+    let mut response = match super::idempotency::idempotency(state, request, next).await {
         Ok(response) => response,
         Err(e) => e.into_response(),
     };
@@ -69,12 +86,22 @@ pub async fn authenticate(
     Ok(response)
 }
 
+fn rate_limited(retry_after: u64) -> ApiError {
+    ApiError::new(
+        StatusCode::TOO_MANY_REQUESTS,
+        "rate_limited",
+        "Too many requests",
+        format!("This API key sent too many requests; retry after {retry_after} s."),
+    )
+    .with_header(header::RETRY_AFTER, HeaderValue::from(retry_after))
+}
+
 fn bearer_secret(headers: &HeaderMap) -> Result<&str, ApiError> {
     let value = headers.get(header::AUTHORIZATION).ok_or_else(|| {
-        unauthorized("api_key_missing", "Send your API key in the header Authorization: Bearer tenzo_pk_…")
+        ApiError::unauthorized("api_key_missing", "Send your API key in the header Authorization: Bearer tenzo_pk_…")
     })?;
     let malformed = || {
-        unauthorized(
+        ApiError::unauthorized(
             "api_key_malformed",
             "The Authorization header must be `Bearer ` followed by an API key starting with tenzo_pk_.",
         )
@@ -86,11 +113,6 @@ fn bearer_secret(headers: &HeaderMap) -> Result<&str, ApiError> {
         return Err(malformed());
     }
     Ok(secret)
-}
-
-fn unauthorized(code: &'static str, detail: &str) -> ApiError {
-    ApiError::new(StatusCode::UNAUTHORIZED, code, "Unauthorized", detail)
-        .with_header(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer realm=\"public-api\""))
 }
 
 /// Requests per second allowed per key, with bursts up to `burst`.

@@ -125,6 +125,17 @@ impl ApiError {
         Self::not_found(code, what, id)
     }
 
+    /// 401 with the `WWW-Authenticate` challenge.
+    pub fn unauthorized(code: &'static str, detail: &str) -> Self {
+        ApiError::new(StatusCode::UNAUTHORIZED, code, "Unauthorized", detail)
+            .with_header(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer realm=\"public-api\""))
+    }
+
+    /// 401 for a revoked key.
+    pub fn key_revoked() -> Self {
+        ApiError::unauthorized("api_key_revoked", "The API key was revoked; create a new one.")
+    }
+
     /// 403 for a key that lacks `missing`.
     pub fn insufficient_scope(missing: &[Scope]) -> Self {
         let names: Vec<&str> = missing.iter().map(|s| s.as_str()).collect();
@@ -228,6 +239,8 @@ impl From<StoreError> for ApiError {
         match e {
             StoreError::Rejected(r) => r.into(),
             StoreError::Closed | StoreError::Unavailable(_) => ApiError::store_unavailable(e.to_string()),
+            // The authentication middleware answers this request 401 whatever becomes of this.
+            StoreError::KeyRefused => ApiError::key_revoked(),
             other => ApiError::internal(format!("the store failed: {other}")),
         }
     }

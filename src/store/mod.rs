@@ -7,6 +7,7 @@
 //! or writes tenant data takes the organisation id and never crosses it.
 
 pub mod encoding;
+pub mod key_check;
 mod location;
 pub mod postgres;
 pub mod rules;
@@ -68,6 +69,9 @@ pub enum StoreError {
     Sealing(#[from] sealing::SealingError),
     #[error("{0}")]
     Internal(String),
+    /// The API key this request presumed valid (see [`key_check`]) was revoked, or is gone.
+    #[error("the request's API key is no longer valid")]
+    KeyRefused,
 }
 
 /// A write the domain rules refuse. These become 4xx answers at the HTTP edge.
@@ -341,8 +345,16 @@ pub trait Store: Send + Sync + 'static {
     /// Creates a key and its `api_key.created` audit entry.
     async fn create_api_key(&self, key: NewApiKey, audit: AuditContext) -> Result<ApiKey, StoreError>;
     async fn list_api_keys(&self, org_id: &str) -> Result<Vec<ApiKey>, StoreError>;
-    /// Looks a key up by the hash of its secret, in any organisation.
+    /// Looks a key up by the hash of its secret, in any organisation. Inside a
+    /// [`key_check::scope`], a store shared with other replicas may answer from its cache and
+    /// presume the key valid; the request's first store call then confirms it.
     async fn find_api_key(&self, secret_hash: &str) -> Result<Option<ApiKey>, StoreError>;
+    /// Confirms the key the current request presumed valid, if it is still unconfirmed: for a
+    /// request that has not reached the store, before its answer leaves. `KeyRefused` if it
+    /// was revoked.
+    async fn confirm_presumed_key(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
     /// Revokes a key, with its `api_key.revoked` audit entry; revoking twice keeps the first
     /// time (and the first entry). `None` if there is no such key.
     async fn revoke_api_key(

@@ -446,7 +446,22 @@ async fn a_change_through_one_replica_is_seen_by_the_other_at_once() {
     let b_url = |path: &str| format!("http://{}{path}", b.local_addr());
     let client = &a.client;
 
-    for round in 0..10 {
+    // B caches the key it authenticates; each round revokes it through A and follows with a
+    // different kind of request through B: a list (the key confirmed before the read), a job
+    // by id that exists and one that does not (the check inside the read), an id that cannot
+    // exist and a body that is refused (neither reaches the store), a new job (the check inside
+    // the insert), and an idempotent write.
+    let known = a.job("REQ-KNOWN").await;
+    let followers: [(&str, &str, Option<Value>, bool); 7] = [
+        ("GET", "/v1/jobs", None, false),
+        ("GET", &format!("/v1/jobs/{known}"), None, false),
+        ("GET", "/v1/jobs/job_00000000000000000000000000000000", None, false),
+        ("GET", "/v1/jobs/job_not-an-id", None, false),
+        ("POST", "/v1/jobs", Some(json!({"title": "Written with a revoked key", "external_id": "REVOKED"})), false),
+        ("POST", "/v1/jobs", Some(json!({"title": ""})), false),
+        ("POST", "/v1/webhook-endpoints", Some(json!({"url": "https://revoked.example/hook"})), true),
+    ];
+    for round in 0..14 {
         let created = a.post("/v1/api-keys", json!({"name": format!("round {round}")})).await;
         let (key_id, secret) =
             (created.expect(201)["key"]["id"].as_str().unwrap().to_owned(), created.json["secret"].clone());
@@ -456,9 +471,25 @@ async fn a_change_through_one_replica_is_seen_by_the_other_at_once() {
             assert_eq!(warm.status(), 200);
         }
         a.delete(&format!("/v1/api-keys/{key_id}")).await.expect(200);
-        let after = client.get(b_url("/v1/jobs")).bearer_auth(&secret).send().await.unwrap();
-        assert_eq!(after.status(), 401, "round {round}: B accepted a key A had revoked");
+        let (method, path, body, idempotent) = &followers[round % followers.len()];
+        let mut request = client.request(method.parse().unwrap(), b_url(path)).bearer_auth(&secret);
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        if *idempotent {
+            request = request.header("Idempotency-Key", format!("revoked-{round}"));
+        }
+        let after = request.send().await.unwrap();
+        let status = after.status();
+        let problem: Value = after.json().await.unwrap();
+        assert_eq!(status, 401, "round {round}: B accepted a key A had revoked, for {method} {path}: {problem}");
+        assert_eq!(problem["code"], "api_key_revoked", "round {round}");
     }
+    let jobs = a.get("/v1/jobs?limit=100").await;
+    let titles: Vec<&Value> = jobs.expect(200)["data"].as_array().unwrap().iter().map(|j| &j["title"]).collect();
+    assert_eq!(titles, [&json!("Delivery Driver")], "a job was written with a revoked key");
+    let endpoints = a.get("/v1/webhook-endpoints").await;
+    assert_eq!(endpoints.expect(200)["data"], json!([]), "an endpoint was written with a revoked key");
 
     let job = a.job("REQ-CONSISTENT").await;
     for round in 0..10 {

@@ -4,7 +4,7 @@
 use deadpool_postgres::GenericClient;
 use jiff::Timestamp;
 
-use super::sql::{execute, lock_key, page, record};
+use super::sql::{Params, execute, lock_key, page, record};
 use crate::domain::ids::IdKind;
 use crate::domain::{Job, JobFields, JobPatch, Page};
 use crate::store::encoding::{micros, to_json};
@@ -42,25 +42,52 @@ pub(super) async fn upsert_job(
 /// Inserts `fields` as a new job unless its `external_id` is already taken, in one statement
 /// that commits on its own: the unique `(org_id, external_id)` index settles a race with
 /// another replica. `None` when the external id is taken; then [`upsert_job`] decides.
+///
+/// With `presumed_key`, the statement also inserts nothing unless that key is still valid, so
+/// that a `None` may instead mean a revoked key, which the caller then tells apart.
 pub(super) async fn insert_if_new(
     c: &impl GenericClient,
     org_id: &str,
     fields: &JobFields,
     now: Timestamp,
+    presumed_key: Option<&str>,
 ) -> Result<Option<Job>, StoreError> {
     let job = fields.clone().into_job(IdKind::Job.new_id(), now);
-    let inserted = execute(
-        c,
-        "INSERT INTO jobs (id, org_id, external_id, status, updated_at, record) VALUES ($1, $2, $3, $4, $5, $6)
-         ON CONFLICT (org_id, external_id) DO NOTHING",
-        &[&job.id, &org_id, &job.external_id, &job.status.as_str(), &micros(job.updated_at), &to_json(&job)?],
-    )
-    .await?;
+    let (record, status, updated_at) = (to_json(&job)?, job.status.as_str(), micros(job.updated_at));
+    let inserted = match presumed_key {
+        None => execute(c, INSERT_IF_NEW, &[&job.id, &org_id, &job.external_id, &status, &updated_at, &record]).await?,
+        Some(key_id) => {
+            let params: &Params<'_> = &[&job.id, &org_id, &job.external_id, &status, &updated_at, &record, &key_id];
+            execute(c, INSERT_IF_NEW_FOR_KEY, params).await?
+        }
+    };
     Ok((inserted == 1).then_some(job))
 }
 
-pub(super) async fn get_job(c: &impl GenericClient, org_id: &str, job_id: &str) -> Result<Option<Job>, StoreError> {
-    record(c, "SELECT record FROM jobs WHERE org_id = $1 AND id = $2", &[&org_id, &job_id]).await
+const INSERT_IF_NEW: &str = "INSERT INTO jobs (id, org_id, external_id, status, updated_at, record)
+     VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (org_id, external_id) DO NOTHING";
+
+const INSERT_IF_NEW_FOR_KEY: &str = "INSERT INTO jobs (id, org_id, external_id, status, updated_at, record)
+     SELECT $1::text, $2::text, $3::text, $4::text, $5::bigint, $6::text
+     WHERE EXISTS (SELECT 1 FROM api_keys WHERE id = $7 AND revoked_at IS NULL)
+     ON CONFLICT (org_id, external_id) DO NOTHING";
+
+/// A job by id. With `presumed_key`, only while that key is still valid: `None` may then mean
+/// a revoked key, which the caller tells apart.
+pub(super) async fn get_job(
+    c: &impl GenericClient,
+    org_id: &str,
+    job_id: &str,
+    presumed_key: Option<&str>,
+) -> Result<Option<Job>, StoreError> {
+    match presumed_key {
+        None => record(c, "SELECT record FROM jobs WHERE org_id = $1 AND id = $2", &[&org_id, &job_id]).await,
+        Some(key_id) => {
+            let sql = "SELECT record FROM jobs WHERE org_id = $1 AND id = $2
+                       AND EXISTS (SELECT 1 FROM api_keys WHERE id = $3 AND revoked_at IS NULL)";
+            record(c, sql, &[&org_id, &job_id, &key_id]).await
+        }
+    }
 }
 
 pub(super) async fn find_job_by_external_id(

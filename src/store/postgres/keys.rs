@@ -91,6 +91,12 @@ pub(super) async fn find_api_key(c: &impl GenericClient, secret_hash: &str) -> R
     query_opt(c, &sql, &[&secret_hash]).await?.as_ref().map(key_from_row).transpose()
 }
 
+/// Whether the key `key_id` exists and is not revoked: the confirmation of a key a request
+/// presumed valid.
+pub(super) async fn key_is_valid(c: &impl GenericClient, key_id: &str) -> Result<bool, StoreError> {
+    Ok(query_opt(c, "SELECT 1 FROM api_keys WHERE id = $1 AND revoked_at IS NULL", &[&key_id]).await?.is_some())
+}
+
 pub(super) async fn revoke_api_key(
     c: &impl GenericClient,
     org_id: &str,

@@ -14,6 +14,7 @@
 
 mod applications;
 mod audit;
+mod cache;
 mod encryption;
 mod export;
 mod idempotency;
@@ -33,8 +34,10 @@ use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod};
 use jiff::{SignedDuration, Timestamp};
 use tokio_postgres::NoTls;
 
+use self::cache::KeyCache;
 pub use self::schemas::{create_schema, drop_schema, drop_schema_blocking, url_with_schema};
 use self::sql::{pg_error, query_opt};
+use super::key_check::{self, KeyCheck};
 use super::sealing::{Keyring, SealingError};
 use super::webhooks::{
     AttemptOutcome, DeliveryQuery, DeliveryTarget, DeliveryTask, EndpointPatch, NewEndpoint, SecretRotation,
@@ -59,6 +62,8 @@ pub struct PostgresStore {
     pool: Pool,
     /// The keys that seal webhook signing secrets.
     keyring: Keyring,
+    /// API keys read by this replica, presumed valid until a request confirms them.
+    keys: KeyCache,
 }
 
 impl PostgresStore {
@@ -76,7 +81,7 @@ impl PostgresStore {
             .runtime(deadpool_postgres::Runtime::Tokio1)
             .build()
             .map_err(|e| StoreError::Internal(format!("connection pool: {e}")))?;
-        let mut store = PostgresStore { pool, keyring: Keyring::default() };
+        let mut store = PostgresStore { pool, keyring: Keyring::default(), keys: KeyCache::default() };
         let mut client = store.client().await.map_err(|e| match e {
             StoreError::Database(reason) | StoreError::Unavailable(reason) => {
                 StoreError::Unreachable { url: redact_url(url), reason }
@@ -96,7 +101,21 @@ impl PostgresStore {
         Ok(store)
     }
 
+    /// A pooled connection, after confirming the key the current request presumed valid, if any:
+    /// nothing is read or written for a request whose key was revoked.
     async fn client(&self) -> Result<Object, StoreError> {
+        let client = self.pooled().await?;
+        match key_check::current() {
+            KeyCheck::Presumed(key_id) => self.confirm(&client, &key_id).await?,
+            KeyCheck::Refused => return Err(StoreError::KeyRefused),
+            KeyCheck::Read | KeyCheck::Confirmed => {}
+        }
+        Ok(client)
+    }
+
+    /// A pooled connection with no confirmation, for a statement that carries the presumed
+    /// key's check itself (see [`PostgresStore::settle_presumed`]).
+    async fn pooled(&self) -> Result<Object, StoreError> {
         self.pool.get().await.map_err(|e| match e {
             deadpool_postgres::PoolError::Backend(e) => pg_error(e),
             deadpool_postgres::PoolError::Closed => StoreError::Closed,
@@ -104,6 +123,40 @@ impl PostgresStore {
             deadpool_postgres::PoolError::Timeout(_) => StoreError::Unavailable(format!("no database connection: {e}")),
             other => StoreError::Database(format!("no database connection: {other}")),
         })
+    }
+
+    /// Reads whether the presumed key is still valid, and records it for the request.
+    async fn confirm(&self, client: &Object, key_id: &str) -> Result<(), StoreError> {
+        let valid = keys::key_is_valid(client, key_id).await?;
+        key_check::settle(valid);
+        if key_check::current() == KeyCheck::Refused {
+            self.keys.forget(key_id);
+            return Err(StoreError::KeyRefused);
+        }
+        Ok(())
+    }
+
+    /// After a statement that carried the check of `presumed` (a key id): a row it found or wrote
+    /// confirms the key; none leaves open whether the key or the row was missing, so the key is
+    /// confirmed on its own.
+    async fn settle_presumed(&self, client: &Object, presumed: Option<&str>, found: bool) -> Result<(), StoreError> {
+        match presumed {
+            None => Ok(()),
+            Some(_) if found => {
+                key_check::settle(true);
+                Ok(())
+            }
+            Some(key_id) => self.confirm(client, key_id).await,
+        }
+    }
+}
+
+/// The key whose check a statement must carry: `Some` while the request presumes its key valid.
+fn presumed_key() -> Result<Option<String>, StoreError> {
+    match key_check::current() {
+        KeyCheck::Presumed(key_id) => Ok(Some(key_id)),
+        KeyCheck::Refused => Err(StoreError::KeyRefused),
+        KeyCheck::Read | KeyCheck::Confirmed => Ok(None),
     }
 }
 
@@ -186,7 +239,23 @@ impl Store for PostgresStore {
     }
 
     async fn find_api_key(&self, secret_hash: &str) -> Result<Option<ApiKey>, StoreError> {
-        keys::find_api_key(&self.client().await?, secret_hash).await
+        if let Some(key) = self.keys.get(secret_hash)
+            && key_check::presume(&key.id)
+        {
+            return Ok(Some(key));
+        }
+        let found = keys::find_api_key(&self.client().await?, secret_hash).await?;
+        if let Some(key) = &found {
+            self.keys.fill(secret_hash, key);
+        }
+        Ok(found)
+    }
+
+    async fn confirm_presumed_key(&self) -> Result<(), StoreError> {
+        match key_check::current() {
+            KeyCheck::Presumed(_) | KeyCheck::Refused => self.client().await.map(drop),
+            KeyCheck::Read | KeyCheck::Confirmed => Ok(()),
+        }
     }
 
     async fn revoke_api_key(
@@ -196,7 +265,10 @@ impl Store for PostgresStore {
         now: Timestamp,
         audit: AuditContext,
     ) -> Result<Option<ApiKey>, StoreError> {
-        in_transaction!(self, |tx| keys::revoke_api_key(&tx, org_id, key_id, now, &audit).await?)
+        let revoked: Result<_, StoreError> =
+            in_transaction!(self, |tx| keys::revoke_api_key(&tx, org_id, key_id, now, &audit).await?);
+        self.keys.forget(key_id);
+        revoked
     }
 
     async fn record_key_usage(&self, usage: Vec<KeyUsage>) -> Result<(), StoreError> {
@@ -208,15 +280,26 @@ impl Store for PostgresStore {
 
     async fn upsert_job(&self, org_id: &str, fields: JobFields, now: Timestamp) -> Result<(Job, Upserted), StoreError> {
         // Most upserts create: one statement, without the round trips of BEGIN, a lock and
-        // COMMIT. Only an external id already taken needs the locked read and replace.
-        if let Some(job) = jobs::insert_if_new(&self.client().await?, org_id, &fields, now).await? {
-            return Ok((job, Upserted::Created));
+        // COMMIT, and carrying the check of a presumed key. Only an external id already taken
+        // needs the locked read and replace.
+        {
+            let client = self.pooled().await?;
+            let presumed = presumed_key()?;
+            let created = jobs::insert_if_new(&client, org_id, &fields, now, presumed.as_deref()).await?;
+            self.settle_presumed(&client, presumed.as_deref(), created.is_some()).await?;
+            if let Some(job) = created {
+                return Ok((job, Upserted::Created));
+            }
         }
         in_transaction!(self, |tx| jobs::upsert_job(&tx, org_id, fields, now).await?)
     }
 
     async fn get_job(&self, org_id: &str, job_id: &str) -> Result<Option<Job>, StoreError> {
-        jobs::get_job(&self.client().await?, org_id, job_id).await
+        let client = self.pooled().await?;
+        let presumed = presumed_key()?;
+        let job = jobs::get_job(&client, org_id, job_id, presumed.as_deref()).await?;
+        self.settle_presumed(&client, presumed.as_deref(), job.is_some()).await?;
+        Ok(job)
     }
 
     async fn find_job_by_external_id(&self, org_id: &str, external_id: &str) -> Result<Option<Job>, StoreError> {
