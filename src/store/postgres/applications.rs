@@ -54,7 +54,11 @@ pub(super) async fn create_application(
     .await?;
     let application_key = new.external_id.as_ref().map(|id| format!("{org_id}/application/{id}"));
     let candidate_key = new.candidate.external_id.as_ref().map(|id| format!("{org_id}/candidate/{id}"));
-    tokio::try_join!(
+    // The locks, then what the decision needs: the job, an application with this external id,
+    // and a candidate with this external id (read even when the application exists: harmless).
+    // One pipeline: the server runs each statement after the one before has finished, so the
+    // reads start once the locks are held and see what their previous holder committed.
+    let ((), (), job, existing_application, existing_candidate) = tokio::try_join!(
         async {
             match &application_key {
                 Some(key) => lock_key(c, key).await,
@@ -67,11 +71,6 @@ pub(super) async fn create_application(
                 None => Ok(()),
             }
         },
-    )?;
-
-    // What the decision needs, read at once: the job, an application with this external id,
-    // and a candidate with this external id (read even when the application exists: harmless).
-    let (job, existing_application, existing_candidate) = tokio::try_join!(
         async { record::<Job>(c, JOB_FOR_SHARE, &[&org_id, &new.job_id]).await },
         async {
             match &new.external_id {
@@ -221,19 +220,22 @@ pub(super) async fn application_for_update(
     org_id: &str,
     id: &str,
 ) -> Result<Option<Application>, StoreError> {
-    record(c, "SELECT record FROM applications WHERE org_id = $1 AND id = $2 FOR UPDATE", &[&org_id, &id]).await
+    record(c, APPLICATION_FOR_UPDATE, &[&org_id, &id]).await
 }
+
+pub(super) const APPLICATION_FOR_UPDATE: &str =
+    "SELECT record FROM applications WHERE org_id = $1 AND id = $2 FOR UPDATE";
 
 pub(super) async fn save_application(
     c: &impl GenericClient,
     org_id: &str,
     app: &Application,
 ) -> Result<(), StoreError> {
-    execute(
-        c,
-        "UPDATE applications SET status = $3, updated_at = $4, record = $5 WHERE org_id = $1 AND id = $2",
-        &[&org_id, &app.id, &app.status.as_str(), &micros(app.updated_at), &to_json(app)?],
-    )
-    .await
-    .map(|_| ())
+    let record = to_json(app)?;
+    execute(c, SAVE_APPLICATION, &[&org_id, &app.id, &app.status.as_str(), &micros(app.updated_at), &record])
+        .await
+        .map(|_| ())
 }
+
+pub(super) const SAVE_APPLICATION: &str =
+    "UPDATE applications SET status = $3, updated_at = $4, record = $5 WHERE org_id = $1 AND id = $2";

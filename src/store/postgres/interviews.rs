@@ -4,12 +4,12 @@
 use deadpool_postgres::GenericClient;
 use jiff::Timestamp;
 
-use super::applications::{application_for_update, save_application};
-use super::sql::{execute, query, query_opt, record};
-use super::{audit, outbox};
-use crate::domain::Application;
+use super::applications::{APPLICATION_FOR_UPDATE, SAVE_APPLICATION, save_application};
+use super::sql::{Params, execute, prepare_all, query, query_opt, record};
+use super::{audit, outbox, webhooks};
 use crate::domain::audit::{AuditAction, AuditContext};
 use crate::domain::results::{CallOutcome, CallResults};
+use crate::domain::{Application, Candidate, Job};
 use crate::store::encoding::{from_json, from_micros, micros, to_json};
 use crate::store::rules::{self, ScheduleChange};
 use crate::store::{InterviewStep, InterviewTask, StoreError};
@@ -96,21 +96,40 @@ pub(super) async fn advance_interview(
     step: InterviewStep,
     now: Timestamp,
 ) -> Result<Option<Application>, StoreError> {
-    let Some(mut app) = application_for_update(c, org_id, application_id).await? else {
+    // Everything the step reads, in one pipeline: the application and then its interview,
+    // locked in that order (so that no other engine claims the interview while this step is
+    // applied), the job and candidate for the event, and the endpoints it fans out to.
+    prepare_all(
+        c,
+        &[
+            APPLICATION_FOR_UPDATE,
+            INTERVIEW_FOR_UPDATE,
+            outbox::JOB_OF_APPLICATION,
+            outbox::CANDIDATE_OF_APPLICATION,
+            webhooks::ENABLED_ENDPOINTS,
+            SET_ATTEMPTS,
+            SET_RETRY,
+            SAVE_APPLICATION,
+            outbox::INSERT_ALL,
+        ],
+    )
+    .await?;
+    let (by_application, by_id): (&Params, &Params) = (&[&org_id, &application_id], &[&application_id]);
+    let (app, interview, job, candidate, endpoints) = tokio::try_join!(
+        record::<Application>(c, APPLICATION_FOR_UPDATE, by_application),
+        query_opt(c, INTERVIEW_FOR_UPDATE, by_id),
+        record::<Job>(c, outbox::JOB_OF_APPLICATION, by_application),
+        record::<Candidate>(c, outbox::CANDIDATE_OF_APPLICATION, by_application),
+        webhooks::enabled_endpoints(c, org_id),
+    )?;
+    let Some(mut app) = app else {
         return Ok(None);
     };
     if app.status.is_final() {
         finish_interview(c, &app.id).await?;
         return Ok(None);
     }
-    // Locked, so that no other engine claims the interview while this step is applied.
-    let row = query_opt(
-        c,
-        "SELECT attempts, outcomes, lease_owner FROM interviews WHERE application_id = $1 FOR UPDATE",
-        &[&app.id],
-    )
-    .await?;
-    let (attempts, outcomes, lease_owner): (u32, Vec<CallOutcome>, Option<String>) = match row {
+    let (attempts, outcomes, lease_owner): (u32, Vec<CallOutcome>, Option<String>) = match interview {
         Some(r) => (r.get::<_, i32>(0).max(0) as u32, from_json(r.get::<_, &str>(1))?, r.get(2)),
         None => (0, Vec::new(), None),
     };
@@ -118,26 +137,32 @@ pub(super) async fn advance_interview(
         return Ok(None);
     }
     let previous = app.status;
-    match rules::apply_step(&mut app, attempts, outcomes, step, now) {
-        ScheduleChange::Attempt(attempt) => {
-            execute(c, "UPDATE interviews SET attempts = $2 WHERE application_id = $1", &[&app.id, &(attempt as i32)])
-                .await?;
-        }
-        ScheduleChange::None => {}
-        ScheduleChange::Retry { outcomes, due_at } => {
-            execute(
-                c,
-                "UPDATE interviews SET outcomes = $2, due_at = $3, lease_owner = NULL, lease_until = NULL
-                 WHERE application_id = $1",
-                &[&app.id, &to_json(&outcomes)?, &micros(due_at)],
-            )
-            .await?;
-        }
-    }
-    save_application(c, org_id, &app).await?;
-    outbox::queue_status_changed(c, org_id, &app, previous, now).await?;
+    let change = rules::apply_step(&mut app, attempts, outcomes, step, now);
+    let (job, candidate) = outbox::both_found(&app, job, candidate)?;
+    let event = rules::status_changed_event(&app, previous, &job, &candidate, now)?;
+
+    // Every write in one pipeline.
+    tokio::try_join!(
+        async {
+            match change {
+                ScheduleChange::Attempt(attempt) => execute(c, SET_ATTEMPTS, &[&app.id, &(attempt as i32)]).await,
+                ScheduleChange::None => Ok(0),
+                ScheduleChange::Retry { outcomes, due_at } => {
+                    execute(c, SET_RETRY, &[&app.id, &to_json(&outcomes)?, &micros(due_at)]).await
+                }
+            }
+        },
+        save_application(c, org_id, &app),
+        outbox::insert_all(c, org_id, std::slice::from_ref(&event), &endpoints),
+    )?;
     Ok(Some(app))
 }
+
+const INTERVIEW_FOR_UPDATE: &str =
+    "SELECT attempts, outcomes, lease_owner FROM interviews WHERE application_id = $1 FOR UPDATE";
+const SET_ATTEMPTS: &str = "UPDATE interviews SET attempts = $2 WHERE application_id = $1";
+const SET_RETRY: &str = "UPDATE interviews SET outcomes = $2, due_at = $3, lease_owner = NULL, lease_until = NULL
+     WHERE application_id = $1";
 
 pub(super) async fn record_call_results(
     c: &impl GenericClient,
@@ -146,25 +171,49 @@ pub(super) async fn record_call_results(
     results: CallResults,
     now: Timestamp,
 ) -> Result<Option<Application>, StoreError> {
-    let Some(mut app) = application_for_update(c, org_id, application_id).await? else {
+    // What the results need, in one pipeline: the application (locked), its job and candidate
+    // for the events, and the endpoints they fan out to.
+    prepare_all(
+        c,
+        &[
+            APPLICATION_FOR_UPDATE,
+            outbox::JOB_OF_APPLICATION,
+            outbox::CANDIDATE_OF_APPLICATION,
+            webhooks::ENABLED_ENDPOINTS,
+            SAVE_APPLICATION,
+            FINISH_INTERVIEW,
+            INSERT_CALL_RESULTS,
+            outbox::INSERT_ALL,
+        ],
+    )
+    .await?;
+    let by_application: &Params = &[&org_id, &application_id];
+    let (app, job, candidate, endpoints) = tokio::try_join!(
+        record::<Application>(c, APPLICATION_FOR_UPDATE, by_application),
+        record::<Job>(c, outbox::JOB_OF_APPLICATION, by_application),
+        record::<Candidate>(c, outbox::CANDIDATE_OF_APPLICATION, by_application),
+        webhooks::enabled_endpoints(c, org_id),
+    )?;
+    let Some(mut app) = app else {
         return Ok(None);
     };
     let (previous, outcome) = rules::finish_with_results(&mut app, &results, now)?;
-    save_application(c, org_id, &app).await?;
-    finish_interview(c, &app.id).await?;
-    execute(
-        c,
-        "INSERT INTO call_results (application_id, org_id, outcome, created_at, record) VALUES ($1, $2, $3, $4, $5)",
-        &[&app.id, &org_id, &outcome, &micros(now), &to_json(&results)?],
-    )
-    .await?;
+    let (job, candidate) = outbox::both_found(&app, job, candidate)?;
+    let results_json = to_json(&results)?;
+    let events = rules::result_events(&app, previous, &job, &candidate, results, now)?;
 
-    let (job, candidate) = outbox::job_and_candidate(c, org_id, &app).await?;
-    for event in rules::result_events(&app, previous, &job, &candidate, results, now)? {
-        outbox::insert(c, org_id, &event).await?;
-    }
+    // Every write in one pipeline, the results' row before the events that carry them.
+    tokio::try_join!(
+        save_application(c, org_id, &app),
+        finish_interview(c, &app.id),
+        async { execute(c, INSERT_CALL_RESULTS, &[&app.id, &org_id, &outcome, &micros(now), &results_json]).await },
+        outbox::insert_all(c, org_id, &events, &endpoints),
+    )?;
     Ok(Some(app))
 }
+
+const INSERT_CALL_RESULTS: &str =
+    "INSERT INTO call_results (application_id, org_id, outcome, created_at, record) VALUES ($1, $2, $3, $4, $5)";
 
 pub(super) async fn get_call_results(
     c: &impl GenericClient,
@@ -177,14 +226,11 @@ pub(super) async fn get_call_results(
 
 /// Ends the interview's schedule: no more attempts, no lease.
 pub(super) async fn finish_interview(c: &impl GenericClient, application_id: &str) -> Result<(), StoreError> {
-    execute(
-        c,
-        "UPDATE interviews SET state = 'done', lease_owner = NULL, lease_until = NULL WHERE application_id = $1",
-        &[&application_id],
-    )
-    .await
-    .map(|_| ())
+    execute(c, FINISH_INTERVIEW, &[&application_id]).await.map(|_| ())
 }
+
+const FINISH_INTERVIEW: &str =
+    "UPDATE interviews SET state = 'done', lease_owner = NULL, lease_until = NULL WHERE application_id = $1";
 
 fn interview_task(
     org_id: String,

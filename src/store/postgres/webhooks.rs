@@ -209,21 +209,16 @@ pub(super) async fn endpoint_failed(
 
 /// Makes a delivery of `event` for every enabled endpoint of the organisation that takes its
 /// type, in the caller's transaction.
-pub(super) async fn fan_out(c: &impl GenericClient, org_id: &str, event: &OutboxEvent) -> Result<(), StoreError> {
-    let rows = query(
-        c,
-        "SELECT record FROM webhook_endpoints WHERE org_id = $1 AND enabled AND NOT deleted ORDER BY seq",
-        &[&org_id],
-    )
-    .await?;
-    for row in rows {
-        let endpoint: WebhookEndpoint = from_json(row.get::<_, &str>(0))?;
-        if rules::takes(&endpoint, &event.event_type) {
-            insert_delivery(c, org_id, &endpoint.id, event).await?;
-        }
-    }
-    Ok(())
+/// The organisation's enabled endpoints, oldest first: where its events fan out to.
+pub(super) async fn enabled_endpoints(
+    c: &impl GenericClient,
+    org_id: &str,
+) -> Result<Vec<WebhookEndpoint>, StoreError> {
+    query(c, ENABLED_ENDPOINTS, &[&org_id]).await?.iter().map(|row| from_json(row.get::<_, &str>(0))).collect()
 }
+
+pub(super) const ENABLED_ENDPOINTS: &str =
+    "SELECT record FROM webhook_endpoints WHERE org_id = $1 AND enabled AND NOT deleted ORDER BY seq";
 
 /// Writes a test event with one delivery, to this endpoint only; `None` when the organisation
 /// has no such endpoint.
