@@ -9,6 +9,7 @@ use super::sql::{Params, execute, prepare_all, query, query_opt, record};
 use super::{audit, outbox, webhooks};
 use crate::domain::audit::{AuditAction, AuditContext};
 use crate::domain::results::{CallOutcome, CallResults};
+use crate::domain::webhooks::WebhookEndpoint;
 use crate::domain::{Application, Candidate, Job};
 use crate::store::encoding::{from_json, from_micros, micros, to_json};
 use crate::store::rules::{self, ScheduleChange};
@@ -88,6 +89,40 @@ pub(super) async fn release_leases(c: &impl GenericClient, owner: Option<&str>) 
     .await
 }
 
+/// The statements that read [`EventSources`], save the application and write its events.
+const EVENT_STATEMENTS: [&str; 6] = [
+    APPLICATION_FOR_UPDATE,
+    outbox::JOB_OF_APPLICATION,
+    outbox::CANDIDATE_OF_APPLICATION,
+    webhooks::ENABLED_ENDPOINTS,
+    SAVE_APPLICATION,
+    outbox::INSERT_ALL,
+];
+
+/// What a change to an application's interview reads before it writes its events.
+struct EventSources {
+    /// The application, locked for the change.
+    app: Option<Application>,
+    job: Option<Job>,
+    candidate: Option<Candidate>,
+    /// The organisation's enabled endpoints, for the events' deliveries.
+    endpoints: Vec<WebhookEndpoint>,
+}
+
+/// Reads the [`EventSources`] of `application_id` as one pipeline, the application's row lock
+/// first. Every statement of [`EVENT_STATEMENTS`] must be prepared before (`prepare_all`); then a
+/// caller polling this first in its own pipeline sends its statements after these.
+async fn event_sources(c: &impl GenericClient, org_id: &str, application_id: &str) -> Result<EventSources, StoreError> {
+    let by_application: &Params = &[&org_id, &application_id];
+    let (app, job, candidate, endpoints) = tokio::try_join!(
+        record::<Application>(c, APPLICATION_FOR_UPDATE, by_application),
+        record::<Job>(c, outbox::JOB_OF_APPLICATION, by_application),
+        record::<Candidate>(c, outbox::CANDIDATE_OF_APPLICATION, by_application),
+        webhooks::enabled_endpoints(c, org_id),
+    )?;
+    Ok(EventSources { app, job, candidate, endpoints })
+}
+
 pub(super) async fn advance_interview(
     c: &impl GenericClient,
     org_id: &str,
@@ -96,32 +131,14 @@ pub(super) async fn advance_interview(
     step: InterviewStep,
     now: Timestamp,
 ) -> Result<Option<Application>, StoreError> {
-    // Everything the step reads, in one pipeline: the application and then its interview,
-    // locked in that order (so that no other engine claims the interview while this step is
-    // applied), the job and candidate for the event, and the endpoints it fans out to.
-    prepare_all(
-        c,
-        &[
-            APPLICATION_FOR_UPDATE,
-            INTERVIEW_FOR_UPDATE,
-            outbox::JOB_OF_APPLICATION,
-            outbox::CANDIDATE_OF_APPLICATION,
-            webhooks::ENABLED_ENDPOINTS,
-            SET_ATTEMPTS,
-            SET_RETRY,
-            SAVE_APPLICATION,
-            outbox::INSERT_ALL,
-        ],
-    )
-    .await?;
-    let (by_application, by_id): (&Params, &Params) = (&[&org_id, &application_id], &[&application_id]);
-    let (app, interview, job, candidate, endpoints) = tokio::try_join!(
-        record::<Application>(c, APPLICATION_FOR_UPDATE, by_application),
-        query_opt(c, INTERVIEW_FOR_UPDATE, by_id),
-        record::<Job>(c, outbox::JOB_OF_APPLICATION, by_application),
-        record::<Candidate>(c, outbox::CANDIDATE_OF_APPLICATION, by_application),
-        webhooks::enabled_endpoints(c, org_id),
-    )?;
+    // Everything the step reads, in one pipeline: what its event needs, beginning with the
+    // application's row lock, and then the interview's, locked in that order so that no other
+    // engine claims the interview while this step is applied.
+    prepare_all(c, &EVENT_STATEMENTS).await?;
+    prepare_all(c, &[INTERVIEW_FOR_UPDATE, SET_ATTEMPTS, SET_RETRY]).await?;
+    let by_id: &Params = &[&application_id];
+    let (EventSources { app, job, candidate, endpoints }, interview) =
+        tokio::try_join!(event_sources(c, org_id, application_id), query_opt(c, INTERVIEW_FOR_UPDATE, by_id))?;
     let Some(mut app) = app else {
         return Ok(None);
     };
@@ -171,29 +188,9 @@ pub(super) async fn record_call_results(
     results: CallResults,
     now: Timestamp,
 ) -> Result<Option<Application>, StoreError> {
-    // What the results need, in one pipeline: the application (locked), its job and candidate
-    // for the events, and the endpoints they fan out to.
-    prepare_all(
-        c,
-        &[
-            APPLICATION_FOR_UPDATE,
-            outbox::JOB_OF_APPLICATION,
-            outbox::CANDIDATE_OF_APPLICATION,
-            webhooks::ENABLED_ENDPOINTS,
-            SAVE_APPLICATION,
-            FINISH_INTERVIEW,
-            INSERT_CALL_RESULTS,
-            outbox::INSERT_ALL,
-        ],
-    )
-    .await?;
-    let by_application: &Params = &[&org_id, &application_id];
-    let (app, job, candidate, endpoints) = tokio::try_join!(
-        record::<Application>(c, APPLICATION_FOR_UPDATE, by_application),
-        record::<Job>(c, outbox::JOB_OF_APPLICATION, by_application),
-        record::<Candidate>(c, outbox::CANDIDATE_OF_APPLICATION, by_application),
-        webhooks::enabled_endpoints(c, org_id),
-    )?;
+    prepare_all(c, &EVENT_STATEMENTS).await?;
+    prepare_all(c, &[FINISH_INTERVIEW, INSERT_CALL_RESULTS]).await?;
+    let EventSources { app, job, candidate, endpoints } = event_sources(c, org_id, application_id).await?;
     let Some(mut app) = app else {
         return Ok(None);
     };
