@@ -24,6 +24,7 @@ mod keys;
 pub mod migrations;
 mod outbox;
 mod schemas;
+mod shared;
 mod sql;
 mod webhooks;
 
@@ -36,6 +37,7 @@ use tokio_postgres::NoTls;
 
 use self::cache::KeyCache;
 pub use self::schemas::{create_schema, drop_schema, drop_schema_blocking, url_with_schema};
+use self::shared::Shared;
 use self::sql::{pg_error, query_opt};
 use super::key_check::{self, KeyCheck};
 use super::sealing::{Keyring, SealingError};
@@ -57,6 +59,9 @@ use crate::domain::{ApiKey, Application, Candidate, Job, JobFields, JobPatch, Or
 /// overlap; several replicas together must stay under the server's `max_connections`.
 const POOL_SIZE: usize = 16;
 
+/// Of those, the connections that statements standing alone share (see [`shared`]).
+const SHARED: usize = 4;
+
 /// The PostgreSQL store.
 pub struct PostgresStore {
     pool: Pool,
@@ -64,6 +69,8 @@ pub struct PostgresStore {
     keyring: Keyring,
     /// API keys read by this replica, presumed valid until a request confirms them.
     keys: KeyCache,
+    /// Connections that statements standing alone share, pipelined.
+    shared: Shared,
 }
 
 impl PostgresStore {
@@ -81,7 +88,8 @@ impl PostgresStore {
             .runtime(deadpool_postgres::Runtime::Tokio1)
             .build()
             .map_err(|e| StoreError::Internal(format!("connection pool: {e}")))?;
-        let mut store = PostgresStore { pool, keyring: Keyring::default(), keys: KeyCache::default() };
+        let mut store =
+            PostgresStore { pool, keyring: Keyring::default(), keys: KeyCache::default(), shared: Shared::new(SHARED) };
         let mut client = store.client().await.map_err(|e| match e {
             StoreError::Database(reason) | StoreError::Unavailable(reason) => {
                 StoreError::Unreachable { url: redact_url(url), reason }
@@ -113,8 +121,13 @@ impl PostgresStore {
         Ok(client)
     }
 
-    /// A pooled connection with no confirmation, for a statement that carries the presumed
-    /// key's check itself (see [`PostgresStore::settle_presumed`]).
+    /// A shared connection with no confirmation, for a statement that stands alone and carries
+    /// the presumed key's check itself (see [`PostgresStore::settle_presumed`]).
+    async fn shared(&self) -> Result<std::sync::Arc<Object>, StoreError> {
+        self.shared.get(async || self.pooled().await).await
+    }
+
+    /// A connection of its own from the pool, with no confirmation.
     async fn pooled(&self) -> Result<Object, StoreError> {
         self.pool.get().await.map_err(|e| match e {
             deadpool_postgres::PoolError::Backend(e) => pg_error(e),
@@ -190,6 +203,7 @@ impl Store for PostgresStore {
     }
 
     fn close(&self) {
+        self.shared.clear();
         self.pool.close();
     }
 
@@ -295,9 +309,9 @@ impl Store for PostgresStore {
     }
 
     async fn get_job(&self, org_id: &str, job_id: &str) -> Result<Option<Job>, StoreError> {
-        let client = self.pooled().await?;
+        let client = self.shared().await?;
         let presumed = presumed_key()?;
-        let job = jobs::get_job(&client, org_id, job_id, presumed.as_deref()).await?;
+        let job = jobs::get_job(&*client, org_id, job_id, presumed.as_deref()).await?;
         self.settle_presumed(&client, presumed.as_deref(), job.is_some()).await?;
         Ok(job)
     }
