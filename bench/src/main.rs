@@ -307,7 +307,7 @@ async fn run(args: &Args, plan: &Plan, report: &mut Report) -> Result<(), String
         reads.per_second(),
         "req/s",
         format!(
-            "{:.0} % of the ceiling, p50 {:.2} ms, p99 {:.2} ms, p99.9 {:.2} ms, {} failed; jobs written through this server, read from its job cache as far as it holds them",
+            "{:.1} % of the ceiling, p50 {:.2} ms, p99 {:.2} ms, p99.9 {:.2} ms, {} failed; jobs written through this server, read from its job cache as far as it holds them",
             share * 100.0,
             reads.ms(0.5),
             reads.ms(0.99),
@@ -370,7 +370,7 @@ async fn run(args: &Args, plan: &Plan, report: &mut Report) -> Result<(), String
         after.per_second(),
         "req/s",
         format!(
-            "{:.0} % of the ceiling, {} reads of {} jobs, the first of each from the store; p50 {:.2} ms, p99 {:.2} ms, {} failed",
+            "{:.1} % of the ceiling, {} reads of {} jobs, the first of each from the store; p50 {:.2} ms, p99 {:.2} ms, {} failed",
             after_share * 100.0,
             after.requests,
             ids.len(),
