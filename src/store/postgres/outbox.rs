@@ -136,7 +136,8 @@ pub(super) async fn job_and_candidate(
 
 /// The job of the application `$2`, read by the application's id, so that it can go in the same
 /// pipeline as the application's own read.
-pub(super) const JOB_OF_APPLICATION: &str = "SELECT record FROM jobs WHERE org_id = $1 AND id = (SELECT job_id FROM applications WHERE org_id = $1 AND id = $2)";
+pub(super) const JOB_OF_APPLICATION: &str = "SELECT record FROM jobs
+     WHERE org_id = $1 AND id = (SELECT job_id FROM applications WHERE org_id = $1 AND id = $2)";
 
 /// The candidate of the application `$2`, likewise.
 pub(super) const CANDIDATE_OF_APPLICATION: &str = "SELECT record FROM candidates

@@ -207,9 +207,8 @@ pub(super) async fn endpoint_failed(
     }
 }
 
-/// Makes a delivery of `event` for every enabled endpoint of the organisation that takes its
-/// type, in the caller's transaction.
-/// The organisation's enabled endpoints, oldest first: where its events fan out to.
+/// The organisation's enabled endpoints, oldest first: where its events fan out to
+/// ([`super::outbox::insert_all`] makes a delivery for every one that takes an event's type).
 pub(super) async fn enabled_endpoints(
     c: &impl GenericClient,
     org_id: &str,
