@@ -14,7 +14,8 @@ use super::extract::Principal;
 use super::problem::ApiError;
 use crate::domain::ApiKey;
 use crate::keys;
-use crate::store::{KeyUsage, StoreError, key_check};
+use crate::store::key_check::{self, KeyCheck};
+use crate::store::{KeyUsage, StoreError};
 
 /// Checks `Authorization: Bearer tenzo_pk_…`, applies the key's rate limit, records the use,
 /// and hands the caller's organisation to the handler, through the `Idempotency-Key` check.
@@ -48,10 +49,15 @@ pub async fn authenticate(State(state): State<AppState>, request: Request, next:
             }
             Err(retry_after) => Err(rate_limited(retry_after)),
         };
-        match state.store.confirm_presumed_key().await {
-            Ok(()) => answer,
-            Err(StoreError::KeyRefused) => Err(ApiError::key_revoked()),
-            Err(e) => Err(e.into()),
+        // Only a key presumed from a cache and still unconfirmed costs the store a visit here.
+        match key_check::current() {
+            KeyCheck::Read | KeyCheck::Confirmed => answer,
+            KeyCheck::Refused => Err(ApiError::key_revoked()),
+            KeyCheck::Presumed(_) => match state.store.confirm_presumed_key().await {
+                Ok(()) => answer,
+                Err(StoreError::KeyRefused) => Err(ApiError::key_revoked()),
+                Err(e) => Err(e.into()),
+            },
         }
     })
     .await

@@ -112,11 +112,10 @@ impl PostgresStore {
     /// A pooled connection, after confirming the key the current request presumed valid, if any:
     /// nothing is read or written for a request whose key was revoked.
     async fn client(&self) -> Result<Object, StoreError> {
+        let presumed = presumed_key()?;
         let client = self.pooled().await?;
-        match key_check::current() {
-            KeyCheck::Presumed(key_id) => self.confirm(&client, &key_id).await?,
-            KeyCheck::Refused => return Err(StoreError::KeyRefused),
-            KeyCheck::Read | KeyCheck::Confirmed => {}
+        if let Some(key_id) = presumed {
+            self.confirm(&client, &key_id).await?;
         }
         Ok(client)
     }
@@ -266,10 +265,7 @@ impl Store for PostgresStore {
     }
 
     async fn confirm_presumed_key(&self) -> Result<(), StoreError> {
-        match key_check::current() {
-            KeyCheck::Presumed(_) | KeyCheck::Refused => self.client().await.map(drop),
-            KeyCheck::Read | KeyCheck::Confirmed => Ok(()),
-        }
+        self.client().await.map(drop)
     }
 
     async fn revoke_api_key(
